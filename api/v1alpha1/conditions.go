@@ -1,0 +1,53 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types.
+const (
+	// ConditionReady is the summary condition: True when every selected
+	// namespace holds an up to date copy and its ServiceAccounts list it.
+	ConditionReady = "Ready"
+)
+
+// Reasons of the Ready condition. Events use the same words.
+const (
+	// ReasonSynced: every selected namespace is served.
+	ReasonSynced = "Synced"
+	// ReasonSourceNotFound: the source Secret does not exist. Copies already
+	// made are kept.
+	ReasonSourceNotFound = "SourceNotFound"
+	// ReasonSourceInvalid: the source Secret has the wrong type or malformed
+	// data. Nothing is copied or changed.
+	ReasonSourceInvalid = "SourceInvalid"
+	// ReasonServerNotInSource: no auth entry of the source covers spec.server.
+	ReasonServerNotInSource = "ServerNotInSource"
+	// ReasonSourceNotAllowed: the source lives in a namespace the operator
+	// does not accept sources from.
+	ReasonSourceNotAllowed = "SourceNotAllowed"
+	// ReasonConflict: a Secret that the operator did not create holds the
+	// target name in at least one namespace.
+	ReasonConflict = "Conflict"
+	// ReasonProgressing: writes were made and the caches have not seen all
+	// of them yet; it turns into Synced on its own.
+	ReasonProgressing = "Progressing"
+	// ReasonSyncFailed: API errors kept some namespaces from being served.
+	ReasonSyncFailed = "SyncFailed"
+	// ReasonInvalidSpec: the spec cannot be used (e.g. a bad label selector).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonDeleting: the RegistryCredential is being deleted.
+	ReasonDeleting = "Deleting"
+)

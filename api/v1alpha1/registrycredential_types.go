@@ -1,0 +1,241 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DeletionPolicy says what happens to the copies and ServiceAccount entries of a
+// RegistryCredential when it is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete removes every copy and every ServiceAccount entry the
+	// operator made.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the copies and ServiceAccount entries in place,
+	// detached from the deleted RegistryCredential.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// SecretReference names the source Secret.
+type SecretReference struct {
+	// namespace of the source Secret. It must be one of the namespaces the
+	// operator accepts sources from (its --source-namespaces flag).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace"`
+
+	// name of the source Secret, of type kubernetes.io/dockerconfigjson (or the
+	// legacy kubernetes.io/dockercfg).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// RegistryCredentialSpec is the desired state of a RegistryCredential.
+type RegistryCredentialSpec struct {
+	// server is the registry these credentials are for: host[:port] with an
+	// optional path prefix, e.g. "private-registry.io",
+	// "registry.example.com:5000/team" or "*.example.com". No scheme, no spaces,
+	// no trailing slash. docker.io, index.docker.io and registry-1.docker.io
+	// are one registry. Pods pulling from this location get the pull secret
+	// injected, and one entry of the source Secret must cover it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.contains('://')",message="server must not include a scheme such as https://; write host[:port][/path]",reason=FieldValueInvalid
+	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\s')",message="server must not contain spaces",reason=FieldValueInvalid
+	// +kubebuilder:validation:XValidation:rule="!self.endsWith('/')",message="server must not end with a slash",reason=FieldValueInvalid
+	// +kubebuilder:validation:XValidation:rule="self.contains('://') || self.matches('\\\\s') || self.endsWith('/') || self.matches('^(\\\\*\\\\.)?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\\\[[0-9A-Fa-f:.]+\\\\])(:[0-9]{1,5})?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$')",message="server must look like host[:port][/path], e.g. registry.example.com:5000/team",reason=FieldValueInvalid
+	Server string `json:"server"`
+
+	// secretRef names the source Secret, of type kubernetes.io/dockerconfigjson
+	// (or kubernetes.io/dockercfg), that is copied into every selected namespace.
+	// +required
+	SecretRef SecretReference `json:"secretRef"`
+
+	// targetSecretName is the name of the copy in each namespace. Defaults to
+	// secretRef.name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	TargetSecretName string `json:"targetSecretName,omitempty"`
+
+	// namespaceSelector selects the namespaces that receive the pull secret by
+	// their labels. Absent or empty selects all namespaces.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// excludeNamespaces lists glob patterns ("*" any run of characters, "?" one
+	// character) of namespace names that never receive the pull secret, even
+	// when selected. Defaults to kube-system, kube-public and kube-node-lease;
+	// an explicit empty list excludes nothing.
+	// +optional
+	// +kubebuilder:default={"kube-system","kube-public","kube-node-lease"}
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9.*?-]+$`
+	// +listType=set
+	ExcludeNamespaces []string `json:"excludeNamespaces"`
+
+	// serviceAccounts lists glob patterns of ServiceAccount names whose
+	// imagePullSecrets get the copy. Defaults to ["*"] (all ServiceAccounts);
+	// an explicit empty list patches none (Pods can still get the secret from
+	// the admission webhook).
+	// +optional
+	// +kubebuilder:default={"*"}
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9.*?-]+$`
+	// +listType=set
+	ServiceAccounts []string `json:"serviceAccounts"`
+
+	// deletionPolicy says what happens to the copies and the ServiceAccount
+	// entries when this RegistryCredential is deleted: Delete removes them,
+	// Orphan leaves them in place, detached.
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// NamespaceFailure says why one namespace could not be served.
+type NamespaceFailure struct {
+	// namespace that failed.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+
+	// reason is a CamelCase word, e.g. Conflict.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	Reason string `json:"reason"`
+
+	// message is a human readable explanation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// MaxFailures bounds status.failures.
+const MaxFailures = 10
+
+// RegistryCredentialStatus is the observed state of a RegistryCredential.
+type RegistryCredentialStatus struct {
+	// observedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready is the summary condition (kstatus compatible). Its
+	// reason is one of Synced, SourceNotFound, SourceInvalid,
+	// ServerNotInSource, SourceNotAllowed, Conflict, SyncFailed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// source is the source Secret as "namespace/name".
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	Source string `json:"source,omitempty"`
+
+	// selectedNamespaces counts the namespaces this RegistryCredential selects.
+	// +optional
+	SelectedNamespaces int32 `json:"selectedNamespaces"`
+
+	// syncedNamespaces counts the selected namespaces that hold an up to date
+	// copy and whose matching ServiceAccounts all list it.
+	// +optional
+	SyncedNamespaces int32 `json:"syncedNamespaces"`
+
+	// patchedServiceAccounts counts the ServiceAccounts that list the copy.
+	// +optional
+	PatchedServiceAccounts int32 `json:"patchedServiceAccounts"`
+
+	// namespaces is "synced/selected", for kubectl get.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Namespaces string `json:"namespaces,omitempty"`
+
+	// failures lists up to 10 namespaces that could not be served, sorted by
+	// namespace; failedNamespaces has the full count.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Failures []NamespaceFailure `json:"failures,omitempty"`
+
+	// failedNamespaces counts all namespaces that could not be served.
+	// +optional
+	FailedNamespaces int32 `json:"failedNamespaces,omitempty"`
+}
+
+// RegistryCredential lets every selected namespace pull from one registry:
+// the operator copies a docker-registry Secret into each namespace, adds it to
+// the ServiceAccounts' imagePullSecrets and injects it into Pods that pull
+// from the registry.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it is used as a label value on the copies",reason=FieldValueInvalid
+// +kubebuilder:resource:scope=Cluster,shortName=regcred,categories=regcred
+// +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.spec.server`
+// +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.source`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.namespaces`,description="synced/selected namespaces"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RegistryCredential struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state.
+	// +required
+	Spec RegistryCredentialSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status RegistryCredentialStatus `json:"status,omitempty"`
+}
+
+// TargetName is the name of the copy in each namespace.
+func (r *RegistryCredential) TargetName() string {
+	if r.Spec.TargetSecretName != "" {
+		return r.Spec.TargetSecretName
+	}
+	return r.Spec.SecretRef.Name
+}
+
+// RegistryCredentialList contains a list of RegistryCredential.
+// +kubebuilder:object:root=true
+type RegistryCredentialList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RegistryCredential `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RegistryCredential{}, &RegistryCredentialList{})
+}

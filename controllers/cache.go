@@ -1,0 +1,109 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// CacheOptions keeps the manager's memory independent of how many Secrets
+// the cluster holds: Secrets are cached only in the namespaces sources may
+// live in, and elsewhere only when they carry our managed-by label (the
+// copies). Copies are cached without their data: a hash of it stands in its
+// place. managedFields are stripped from every cached object, and a read of
+// a type nobody watches fails instead of silently starting a cluster-wide
+// informer.
+//
+// sourceNamespaces holding "*" allows sources anywhere; then every Secret of
+// the cluster is cached (with data), which costs memory in proportion.
+func CacheOptions(sourceNamespaces []string) cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
+	secretNamespaces := map[string]cache.Config{}
+	if AllowsAnyNamespace(sourceNamespaces) {
+		secretNamespaces[cache.AllNamespaces] = cache.Config{LabelSelector: labels.Everything()}
+	} else {
+		secretNamespaces[cache.AllNamespaces] = cache.Config{LabelSelector: managed}
+		for _, ns := range sourceNamespaces {
+			secretNamespaces[ns] = cache.Config{LabelSelector: labels.Everything()}
+		}
+	}
+	return cache.Options{
+		ReaderFailOnMissingInformer: true,
+		DefaultTransform:            cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {
+				Namespaces: secretNamespaces,
+				Transform:  transformSecret,
+			},
+		},
+	}
+}
+
+// AllowsAnyNamespace reports whether the source namespace list is "*".
+func AllowsAnyNamespace(sourceNamespaces []string) bool {
+	return slices.Contains(sourceNamespaces, "*")
+}
+
+// transformSecret strips managedFields and, for our copies, replaces the data
+// by a hash of it, so that edits to a copy's data are still seen.
+func transformSecret(obj any) (any, error) {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return obj, nil
+	}
+	s.ManagedFields = nil
+	if s.Labels[LabelManagedBy] == ManagedByValue {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[annotationObservedHash] = contentHash(s.Type, s.Data)
+		s.Data = nil
+		s.StringData = nil
+	}
+	return s, nil
+}
+
+// contentHash is a SHA-256 over a Secret's type and data, with length
+// prefixes so that no two different contents collide by concatenation.
+func contentHash(t corev1.SecretType, data map[string][]byte) string {
+	h := sha256.New()
+	var n [8]byte
+	write := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	write([]byte(t))
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		write([]byte(k))
+		write(data[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

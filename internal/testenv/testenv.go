@@ -1,0 +1,204 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package testenv starts a real control plane for tests and benchmarks:
+// envtest's etcd and kube-apiserver, plus (optionally) kube-controller-manager
+// so that namespaces get their default ServiceAccount, deleted namespaces
+// finish terminating and owned objects are garbage collected, as in a real
+// cluster. The binaries come from KUBEBUILDER_ASSETS (make test builds them
+// into bin/k8s with hack/build-envtest-assets.sh).
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// K8sVersion is the version of the control plane binaries hack/ builds.
+const K8sVersion = "v1.37.2"
+
+// Options choose what runs beside the API server.
+type Options struct {
+	// ControllerManager starts kube-controller-manager with the
+	// serviceaccount, namespace and garbagecollector controllers, and turns
+	// the ServiceAccount admission plugin back on.
+	ControllerManager bool
+	// Webhook, when set, is installed into the API server (envtest writes a
+	// serving certificate to Webhook.LocalServingCertDir).
+	Webhook *envtest.WebhookInstallOptions
+	// Scheme for Client; defaults to client-go's.
+	Client client.Options
+}
+
+// Env is a running control plane.
+type Env struct {
+	Environment *envtest.Environment
+	// Config is an admin (system:masters) config.
+	Config *rest.Config
+	// Client talks to the API server directly (no cache).
+	Client client.Client
+	// Kubeconfig is the path of an admin kubeconfig file.
+	Kubeconfig string
+
+	kcm *exec.Cmd
+	dir string
+}
+
+// RepoRoot finds the directory holding go.mod, walking up from this file.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// AssetsDir is KUBEBUILDER_ASSETS, or the directory make builds into.
+func AssetsDir() string {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(), "bin", "k8s", K8sVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
+}
+
+// Start starts etcd and kube-apiserver with the CRDs installed, and
+// kube-controller-manager when asked.
+func Start(opts Options) (*Env, error) {
+	assets := AssetsDir()
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		return nil, fmt.Errorf("no kube-apiserver in %s: run `make envtest-assets` (or `make test`) first", assets)
+	}
+	e := &Env{Environment: &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}}
+	if opts.Webhook != nil {
+		e.Environment.WebhookInstallOptions = *opts.Webhook
+	}
+	if opts.ControllerManager {
+		// Admit Pods as a real cluster does (envtest turns this plugin off).
+		e.Environment.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
+	}
+	cfg, err := e.Environment.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	e.Config = cfg
+	if opts.Webhook != nil {
+		*opts.Webhook = e.Environment.WebhookInstallOptions
+	}
+	fail := func(err error) (*Env, error) {
+		_ = e.Stop()
+		return nil, err
+	}
+	if e.dir, err = os.MkdirTemp("", "regcred-testenv-"); err != nil {
+		return fail(err)
+	}
+	user, err := e.Environment.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fail(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return fail(err)
+	}
+	e.Kubeconfig = filepath.Join(e.dir, "kubeconfig")
+	if err := os.WriteFile(e.Kubeconfig, kubeconfig, 0o600); err != nil {
+		return fail(err)
+	}
+	if e.Client, err = client.New(cfg, opts.Client); err != nil {
+		return fail(err)
+	}
+	if opts.ControllerManager {
+		if err := e.startControllerManager(assets); err != nil {
+			return fail(err)
+		}
+	}
+	return e, nil
+}
+
+func (e *Env) startControllerManager(assets string) error {
+	bin := filepath.Join(assets, "kube-controller-manager")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("no kube-controller-manager in %s: run `make envtest-assets`", assets)
+	}
+	logFile, err := os.Create(filepath.Join(e.dir, "kube-controller-manager.log"))
+	if err != nil {
+		return err
+	}
+	e.kcm = exec.Command(bin,
+		"--kubeconfig="+e.Kubeconfig,
+		"--controllers=serviceaccount,namespace,garbagecollector",
+		"--leader-elect=false",
+		"--secure-port=0",
+	)
+	e.kcm.Stdout, e.kcm.Stderr = logFile, logFile
+	e.kcm.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := e.kcm.Start(); err != nil {
+		return fmt.Errorf("starting kube-controller-manager: %w", err)
+	}
+	// Ready when it creates the default ServiceAccount of a new namespace.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	probe := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kcm-probe-"}}
+	if err := e.Client.Create(ctx, probe); err != nil {
+		return err
+	}
+	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		sa := &corev1.ServiceAccount{}
+		err := e.Client.Get(ctx, client.ObjectKey{Namespace: probe.Name, Name: "default"}, sa)
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-controller-manager did not create a default ServiceAccount (log: %s): %w", logFile.Name(), err)
+	}
+	return e.Client.Delete(ctx, probe)
+}
+
+// Stop stops everything Start started.
+func (e *Env) Stop() error {
+	var errs []error
+	if e.kcm != nil && e.kcm.Process != nil {
+		_ = e.kcm.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- e.kcm.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = e.kcm.Process.Kill()
+			<-done
+		}
+	}
+	if err := e.Environment.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	if e.dir != "" {
+		_ = os.RemoveAll(e.dir)
+	}
+	return errors.Join(errs...)
+}

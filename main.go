@@ -1,0 +1,173 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command regcred-operator runs the RegistryCredential controller (and the
+// Pod admission webhook).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/go-logr/zapr"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/controllers"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(registryv1alpha1.AddToScheme(scheme))
+}
+
+// flags are the command line settings.
+type flags struct {
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+	secureMetrics           bool
+	enableHTTP2             bool
+	sourceNamespaces        string
+	qps                     float64
+	burst                   int
+	maxConcurrentReconciles int
+	parallelWrites          int
+}
+
+func defaultSourceNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "regcred-system"
+}
+
+func main() {
+	var f flags
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
+		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
+	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Enable leader election, ensuring only one active manager.")
+	flag.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the namespace the manager runs in).")
+	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics and webhook servers.")
+	flag.StringVar(&f.sourceNamespaces, "source-namespaces", defaultSourceNamespace(),
+		"Comma-separated namespaces source Secrets may live in; \"*\" allows any (and caches every Secret of the cluster). "+
+			"Default: $POD_NAMESPACE, else regcred-system.")
+	flag.Float64Var(&f.qps, "kube-api-qps", 500, "Client-side limit of requests per second to the API server (negative: no limit).")
+	flag.IntVar(&f.burst, "kube-api-burst", 1000, "Client-side burst of requests to the API server.")
+	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredentials reconciled at once.")
+	flag.IntVar(&f.parallelWrites, "parallel-writes", 32, "Namespaces worked on at once within one reconcile.")
+	zapOpts := crzap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	logger := zapr.NewLogger(crzap.NewRaw(crzap.UseFlagOptions(&zapOpts)))
+	ctrl.SetLogger(logger)
+	setupLog := ctrl.Log.WithName("setup")
+
+	if err := run(ctrl.SetupSignalHandler(), f); err != nil {
+		setupLog.Error(err, "exiting")
+		os.Exit(1)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, f flags) error {
+	setupLog := ctrl.Log.WithName("setup")
+	sourceNamespaces := splitList(f.sourceNamespaces)
+	if len(sourceNamespaces) == 0 {
+		return fmt.Errorf("--source-namespaces must name at least one namespace or \"*\"")
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS = float32(f.qps)
+	cfg.Burst = f.burst
+	cfg.UserAgent = "regcred-operator"
+
+	var tlsOpts []func(*tls.Config)
+	if !f.enableHTTP2 {
+		// HTTP/2 Stream Cancellation and Rapid Reset CVEs: serve HTTP/1.1 only.
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   f.metricsAddr,
+		SecureServing: f.secureMetrics,
+		TLSOpts:       tlsOpts,
+	}
+	if f.secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         controllers.CacheOptions(sourceNamespaces),
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        f.probeAddr,
+		LeaderElection:                f.leaderElect,
+		LeaderElectionID:              "regcred-operator.registry.regcred.dev",
+		LeaderElectionNamespace:       f.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	if err := (&controllers.RegistryCredentialReconciler{
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Recorder:         mgr.GetEventRecorder("regcred-operator"),
+		SourceNamespaces: sourceNamespaces,
+		ParallelWrites:   f.parallelWrites,
+	}).SetupWithManager(ctx, mgr, controllers.Options{MaxConcurrentReconciles: f.maxConcurrentReconciles}); err != nil {
+		return fmt.Errorf("setting up the controller: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	setupLog.Info("starting manager", "sourceNamespaces", sourceNamespaces, "qps", f.qps, "burst", f.burst)
+	return mgr.Start(ctx)
+}
