@@ -75,6 +75,9 @@ func transformSecret(obj any) (any, error) {
 	}
 	s.ManagedFields = nil
 	if s.Labels[LabelManagedBy] == ManagedByValue {
+		if _, done := s.Annotations[annotationObservedHash]; done && s.Data == nil {
+			return s, nil // already transformed: transforms must be idempotent
+		}
 		if s.Annotations == nil {
 			s.Annotations = map[string]string{}
 		}

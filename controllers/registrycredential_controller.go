@@ -56,11 +56,17 @@ type RegistryCredentialReconciler struct {
 	SourceNamespaces []string
 	// ParallelWrites bounds the namespaces worked on at once in one reconcile.
 	ParallelWrites int
+	// ConflictRecheck is how often namespaces where a foreign Secret holds
+	// the name are looked at again (default one minute).
+	ConflictRecheck time.Duration
 
 	// conflicts remembers namespaces where a foreign Secret holds the name, so
 	// a steady conflict makes no write attempts.
 	conflicts sync.Map
-	metrics   *credentialMetrics
+	// written remembers the last status written per RegistryCredential UID
+	// (see writeStatus).
+	written sync.Map
+	metrics *credentialMetrics
 }
 
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch;update;patch
@@ -101,6 +107,9 @@ func (r *RegistryCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return ctrl.Result{}, res.err
 	}
 	if res.conflicts > 0 {
+		if r.ConflictRecheck > 0 {
+			return ctrl.Result{RequeueAfter: r.ConflictRecheck}, nil
+		}
 		return ctrl.Result{RequeueAfter: conflictRecheck}, nil
 	}
 	return ctrl.Result{}, nil
@@ -324,7 +333,7 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 		out.copy, out.detail, out.err = r.ensureCopy(ctx, rc, cached, desiredCopy(rc, src, ns), wantHash)
 		switch out.copy {
 		case copyCreated, copyUpdated:
-			log.V(1).Info("wrote copy", "secret", target, "created", out.copy == copyCreated)
+			log.V(1).Info("wrote copy", "secret", target, "created", out.copy == copyCreated, "drift", out.detail)
 		case copyConflict:
 			log.V(1).Info("name held by another Secret", "secret", target)
 			return out
@@ -423,6 +432,7 @@ func (r *RegistryCredentialReconciler) finalize(ctx context.Context, rc *registr
 		return err
 	}
 	r.forgetConflicts(rc.UID)
+	r.written.Delete(rc.UID)
 	r.metrics.forget(rc.Name)
 	return nil
 }

@@ -78,32 +78,35 @@ func sourceKey(rc *registryv1alpha1.RegistryCredential) string {
 	return rc.Spec.SecretRef.Namespace + "/" + rc.Spec.SecretRef.Name
 }
 
-// copyUpToDate reports whether the cached copy (data replaced by its hash,
-// see transformSecret) matches what we would write.
-func copyUpToDate(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential, srcType corev1.SecretType, wantHash string) bool {
-	if cached.Type != srcType || (cached.Immutable != nil && *cached.Immutable) {
-		return false
-	}
-	if cached.Annotations[annotationObservedHash] != wantHash ||
-		cached.Annotations[AnnotationSource] != sourceKey(rc) ||
-		cached.Labels[LabelManagedBy] != ManagedByValue ||
-		cached.Labels[LabelCredential] != rc.Name {
-		return false
+// copyDrift says why the cached copy (data replaced by its hash, see
+// transformSecret) differs from what we would write; "" when it does not.
+func copyDrift(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential, srcType corev1.SecretType, wantHash string) string {
+	switch {
+	case cached.Type != srcType:
+		return "type"
+	case cached.Immutable != nil && *cached.Immutable:
+		return "immutable"
+	case cached.Annotations[annotationObservedHash] != wantHash:
+		return "data"
+	case cached.Annotations[AnnotationSource] != sourceKey(rc):
+		return "source annotation"
+	case cached.Labels[LabelManagedBy] != ManagedByValue || cached.Labels[LabelCredential] != rc.Name:
+		return "labels"
 	}
 	if ref := metav1.GetControllerOfNoCopy(cached); ref == nil || ref.UID != rc.UID {
-		return false
+		return "owner"
 	}
 	for k := range cached.Labels {
 		if isTrackingKey(k, trackingLabels) {
-			return false
+			return "tracking label"
 		}
 	}
 	for k := range cached.Annotations {
 		if isTrackingKey(k, trackingAnnotations) {
-			return false
+			return "tracking annotation"
 		}
 	}
-	return true
+	return ""
 }
 
 // mergedCopy is the full object written to repair an existing copy: what we
@@ -136,7 +139,8 @@ func mergedCopy(cached, want *corev1.Secret) *corev1.Secret {
 // as the cache sees it, or nil. It never touches a Secret that is not ours.
 func (r *RegistryCredentialReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, cached, want *corev1.Secret, wantHash string) (copyState, string, error) {
 	if cached != nil {
-		if copyUpToDate(cached, rc, want.Type, wantHash) {
+		drift := copyDrift(cached, rc, want.Type, wantHash)
+		if drift == "" {
 			return copyInSync, "", nil
 		}
 		if owner := cached.Labels[LabelCredential]; owner != rc.Name {
@@ -151,12 +155,12 @@ func (r *RegistryCredentialReconciler) ensureCopy(ctx context.Context, rc *regis
 			if err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldOwner)); err != nil {
 				return copyFailed, "", fmt.Errorf("recreate copy: %w", err)
 			}
-			return copyUpdated, "", nil
+			return copyUpdated, drift, nil
 		}
 		if err := r.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
 			return copyFailed, "", fmt.Errorf("update copy: %w", err)
 		}
-		return copyUpdated, "", nil
+		return copyUpdated, drift, nil
 	}
 
 	key := conflictKey(rc.UID, want.Namespace)

@@ -70,7 +70,16 @@ func computeStatus(rc *registryv1alpha1.RegistryCredential, res *result) registr
 
 // writeStatus writes the status once, and only when it changed; it records
 // an Event when something was written or the Ready condition changed.
+//
+// The cache may still hold the object as it was before our last status
+// write; then the status we wrote stands in for the cached one, so the same
+// status is not written twice nor the same Event recorded twice.
 func (r *RegistryCredentialReconciler) writeStatus(ctx context.Context, rc *registryv1alpha1.RegistryCredential, res *result) error {
+	if last, ok := r.written.Load(rc.UID); ok {
+		if w := last.(writtenStatus); w.before == rc.ResourceVersion {
+			rc.Status = *w.status.DeepCopy()
+		}
+	}
 	oldReady := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionReady)
 	var oldCopy *metav1.Condition
 	if oldReady != nil {
@@ -90,7 +99,18 @@ func (r *RegistryCredentialReconciler) writeStatus(ctx context.Context, rc *regi
 	}
 	orig := rc.DeepCopy()
 	rc.Status = st
-	return r.Status().Patch(ctx, rc, client.MergeFrom(orig), client.FieldOwner(FieldOwner))
+	if err := r.Status().Patch(ctx, rc, client.MergeFrom(orig), client.FieldOwner(FieldOwner)); err != nil {
+		return err
+	}
+	r.written.Store(rc.UID, writtenStatus{before: orig.ResourceVersion, status: st})
+	return nil
+}
+
+// writtenStatus is the last status written for a RegistryCredential and the
+// resourceVersion the object had before that write.
+type writtenStatus struct {
+	before string
+	status registryv1alpha1.RegistryCredentialStatus
 }
 
 func (r *RegistryCredentialReconciler) recordEvent(rc *registryv1alpha1.RegistryCredential, res *result, ready *metav1.Condition) {
