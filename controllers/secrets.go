@@ -235,4 +235,3 @@ func (r *RegistryCredentialReconciler) orphanCopy(ctx context.Context, cached *c
 	}
 	return err
 }
-
