@@ -77,7 +77,7 @@ run: manifests generate ## Run the manager against the cluster in $$KUBECONFIG.
 	go run . --source-namespaces=$${SOURCE_NAMESPACES:-regcred-system}
 
 .PHONY: demo
-demo: envtest-assets ## Start a local control plane, install the CRD, create a demo and run the operator in the foreground.
+demo: envtest-assets build ## Start a local control plane, install the CRD, create a demo and run the operator in the foreground.
 	go run ./hack/demo
 
 .PHONY: docker-build

@@ -1,0 +1,169 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+)
+
+func refs(names ...string) []corev1.LocalObjectReference {
+	var out []corev1.LocalObjectReference
+	for _, n := range names {
+		out = append(out, corev1.LocalObjectReference{Name: n})
+	}
+	return out
+}
+
+func TestPlanServiceAccount(t *testing.T) {
+	key := AddedByAnnotation("rc")
+	sa := func(record string, names ...string) *corev1.ServiceAccount {
+		s := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ns"}, ImagePullSecrets: refs(names...)}
+		if record != "" {
+			s.Annotations = map[string]string{key: record, "other": "kept"}
+		}
+		return s
+	}
+	cases := map[string]struct {
+		in         *corev1.ServiceAccount
+		target     string
+		want       bool
+		unchanged  bool
+		wantNames  []string
+		wantRecord string // "" = no record
+	}{
+		"add to empty":                {in: sa(""), target: "t", want: true, wantNames: []string{"t"}, wantRecord: "t"},
+		"append after others":         {in: sa("", "a", "b"), target: "t", want: true, wantNames: []string{"a", "b", "t"}, wantRecord: "t"},
+		"already ours":                {in: sa("t", "a", "t"), target: "t", want: true, unchanged: true},
+		"listed by someone else":      {in: sa("", "t"), target: "t", want: true, unchanged: true},
+		"ours removed by user re-add": {in: sa("t", "a"), target: "t", want: true, wantNames: []string{"a", "t"}, wantRecord: "t"},
+		"renamed target":              {in: sa("old", "a", "old"), target: "new", want: true, wantNames: []string{"a", "new"}, wantRecord: "new"},
+		"renamed, new one user's":     {in: sa("old", "new", "old"), target: "new", want: true, wantNames: []string{"new"}},
+		"withdraw ours only":          {in: sa("t", "a", "t", "b"), target: "t", want: false, wantNames: []string{"a", "b"}},
+		"withdraw last entry":         {in: sa("t", "t"), target: "t", want: false, wantNames: nil},
+		"withdraw nothing recorded":   {in: sa("", "a", "t"), target: "t", want: false, unchanged: true},
+		"withdraw recorded old name":  {in: sa("old", "old", "t"), target: "t", want: false, wantNames: []string{"t"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			before := tc.in.DeepCopy()
+			got := planServiceAccount(tc.in, "rc", tc.target, tc.want)
+			if !reflect.DeepEqual(before, tc.in) {
+				t.Fatal("input modified")
+			}
+			if tc.unchanged {
+				if got != nil {
+					t.Fatalf("want no change, got %v", got.ImagePullSecrets)
+				}
+				return
+			}
+			if got == nil {
+				t.Fatal("want a change, got none")
+			}
+			var names []string
+			for _, r := range got.ImagePullSecrets {
+				names = append(names, r.Name)
+			}
+			if !reflect.DeepEqual(names, tc.wantNames) {
+				t.Errorf("imagePullSecrets = %v, want %v", names, tc.wantNames)
+			}
+			rec, has := got.Annotations[key]
+			if tc.wantRecord == "" && has {
+				t.Errorf("record %q left behind", rec)
+			}
+			if tc.wantRecord != "" && rec != tc.wantRecord {
+				t.Errorf("record = %q, want %q", rec, tc.wantRecord)
+			}
+			if before.Annotations["other"] != "" && got.Annotations["other"] != "kept" {
+				t.Error("other annotations must stay")
+			}
+		})
+	}
+}
+
+func TestCopyDrift(t *testing.T) {
+	rc := &registryv1alpha1.RegistryCredential{
+		ObjectMeta: metav1.ObjectMeta{Name: "rc", UID: types.UID("uid-1")},
+		Spec:       registryv1alpha1.RegistryCredentialSpec{SecretRef: registryv1alpha1.SecretReference{Namespace: "src", Name: "regcred"}},
+	}
+	src := &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}
+	hash := contentHash(src.Type, src.Data)
+	fresh := func() *corev1.Secret {
+		c := desiredCopy(rc, src, "ns")
+		out, _ := transformSecret(c.DeepCopy())
+		return out.(*corev1.Secret)
+	}
+	if d := copyDrift(fresh(), rc, src.Type, hash); d != "" {
+		t.Fatalf("a fresh copy drifts: %s", d)
+	}
+	yes := true
+	cases := map[string]func(*corev1.Secret){
+		"type":                func(c *corev1.Secret) { c.Type = corev1.SecretTypeDockercfg },
+		"immutable":           func(c *corev1.Secret) { c.Immutable = &yes },
+		"data":                func(c *corev1.Secret) { c.Annotations[annotationObservedHash] = "x" },
+		"source annotation":   func(c *corev1.Secret) { delete(c.Annotations, AnnotationSource) },
+		"labels":              func(c *corev1.Secret) { c.Labels[LabelCredential] = "other" },
+		"owner":               func(c *corev1.Secret) { c.OwnerReferences = nil },
+		"tracking label":      func(c *corev1.Secret) { c.Labels["app.kubernetes.io/instance"] = "x" },
+		"tracking annotation": func(c *corev1.Secret) { c.Annotations["argocd.argoproj.io/sync-options"] = "Prune=false" },
+	}
+	for want, mutate := range cases {
+		t.Run(want, func(t *testing.T) {
+			c := fresh()
+			mutate(c)
+			if got := copyDrift(c, rc, src.Type, hash); got != want {
+				t.Errorf("drift = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestTransformSecret(t *testing.T) {
+	data := map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"r.io":{"auth":"c2VjcmV0"}}}`)}
+	copy := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelManagedBy: ManagedByValue}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}},
+		Type:       corev1.SecretTypeDockerConfigJson, Data: data,
+	}
+	out, _ := transformSecret(copy)
+	s := out.(*corev1.Secret)
+	if s.Data != nil || s.ManagedFields != nil {
+		t.Fatal("copy data and managedFields must be dropped")
+	}
+	want := contentHash(corev1.SecretTypeDockerConfigJson, data)
+	if s.Annotations[annotationObservedHash] != want {
+		t.Fatal("hash of the data missing")
+	}
+	again, _ := transformSecret(s)
+	if again.(*corev1.Secret).Annotations[annotationObservedHash] != want {
+		t.Fatal("transform is not idempotent")
+	}
+	source := &corev1.Secret{Data: data}
+	out, _ = transformSecret(source)
+	if !bytes.Equal(out.(*corev1.Secret).Data[".dockerconfigjson"], data[".dockerconfigjson"]) {
+		t.Fatal("sources keep their data")
+	}
+	if contentHash("a", map[string][]byte{"k": []byte("v")}) == contentHash("a", map[string][]byte{"kv": nil}) {
+		t.Fatal("hash must separate keys from values")
+	}
+}
