@@ -66,7 +66,10 @@ type RegistryCredentialReconciler struct {
 	// written remembers the last status written per RegistryCredential UID
 	// (see writeStatus).
 	written sync.Map
-	metrics *credentialMetrics
+	// requeueSoon marks RegistryCredentials whose pass met an optimistic
+	// lock conflict (a stale cache): retried after 100 ms, not reported.
+	requeueSoon sync.Map
+	metrics     *credentialMetrics
 }
 
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch;update;patch
@@ -105,6 +108,9 @@ func (r *RegistryCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 	}
 	if res.err != nil {
 		return ctrl.Result{}, res.err
+	}
+	if _, soon := r.requeueSoon.LoadAndDelete(rc.UID); soon {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	if res.conflicts > 0 {
 		if r.ConflictRecheck > 0 {
@@ -338,6 +344,11 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 			log.V(1).Info("name held by another Secret", "secret", target)
 			return out
 		case copyFailed:
+			if apierrors.IsConflict(out.err) {
+				// the copy changed since the cache saw it; its event brings us back.
+				out.copy, out.err = copyPending, nil
+				r.requeueSoon.Store(rc.UID, true)
+			}
 			return out
 		}
 	}
@@ -353,8 +364,13 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 		planned := planServiceAccount(sa, rc.Name, target, want)
 		if planned != nil {
 			if err := r.patchServiceAccount(ctx, sa, planned); err != nil {
-				out.err = errors.Join(out.err, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
 				out.saPending = true
+				if apierrors.IsConflict(err) {
+					// someone changed it since the cache saw it; retry soon.
+					r.requeueSoon.Store(rc.UID, true)
+				} else {
+					out.err = errors.Join(out.err, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
+				}
 				continue
 			}
 			out.saWrites++
@@ -433,6 +449,7 @@ func (r *RegistryCredentialReconciler) finalize(ctx context.Context, rc *registr
 	}
 	r.forgetConflicts(rc.UID)
 	r.written.Delete(rc.UID)
+	r.requeueSoon.Delete(rc.UID)
 	r.metrics.forget(rc.Name)
 	return nil
 }
