@@ -73,8 +73,8 @@ build: manifests generate ## Build the manager binary.
 	go build -o $(LOCALBIN)/manager .
 
 .PHONY: run
-run: manifests generate ## Run the manager against the cluster in $$KUBECONFIG.
-	go run . --source-namespaces=$${SOURCE_NAMESPACES:-regcred-system}
+run: manifests generate ## Run the manager against the cluster in $$KUBECONFIG (without the webhook, which the cluster could not reach).
+	go run . --source-namespaces=$${SOURCE_NAMESPACES:-regcred-system} --enable-pod-webhook=false
 
 .PHONY: demo
 demo: envtest-assets build ## Start a local control plane, install the CRD, create a demo and run the operator in the foreground.

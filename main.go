@@ -33,8 +33,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/controllers"
@@ -60,6 +60,7 @@ type flags struct {
 	burst                   int
 	maxConcurrentReconciles int
 	parallelWrites          int
+	webhook                 webhookFlags
 }
 
 func defaultSourceNamespace() string {
@@ -85,6 +86,7 @@ func main() {
 	flag.IntVar(&f.burst, "kube-api-burst", 1000, "Client-side burst of requests to the API server.")
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredentials reconciled at once.")
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 32, "Namespaces worked on at once within one reconcile.")
+	bindWebhookFlags(flag.CommandLine, &f.webhook)
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -138,10 +140,16 @@ func run(ctx context.Context, f flags) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	webhookServer, webhookReady, webhookCertWatcher, err := f.webhook.webhookServer(tlsOpts)
+	if err != nil {
+		return err
+	}
+
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         controllers.CacheOptions(sourceNamespaces),
 		Metrics:                       metricsOpts,
+		WebhookServer:                 webhookServer,
 		HealthProbeBindAddress:        f.probeAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              "regcred-operator.registry.regcred.dev",
@@ -160,6 +168,9 @@ func run(ctx context.Context, f flags) error {
 		ParallelWrites:   f.parallelWrites,
 	}).SetupWithManager(ctx, mgr, controllers.Options{MaxConcurrentReconciles: f.maxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
+	}
+	if err := setupWebhook(ctx, mgr, f.webhook, sourceNamespaces, webhookReady, webhookCertWatcher); err != nil {
+		return err
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -98,6 +98,10 @@ func (r *RegistryCredentialReconciler) Reconcile(ctx context.Context, req ctrl.R
 		patch := client.MergeFromWithOptions(rc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(rc, Finalizer)
 		if err := r.Patch(ctx, rc, patch, client.FieldOwner(FieldOwner)); err != nil {
+			if apierrors.IsConflict(err) {
+				// the cache is behind the object; try again shortly.
+				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+			}
 			return ctrl.Result{}, err
 		}
 	}

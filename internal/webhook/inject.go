@@ -1,0 +1,250 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package webhook is the Pod admission webhook: on Pod CREATE it adds the
+// pull secret of every RegistryCredential that serves the Pod's namespace and
+// whose server matches one of the Pod's images, so that Pods admitted before
+// the operator patched their ServiceAccount, and Pods that set their own
+// imagePullSecrets, can still pull. It also wires the serving certificate
+// (self-managed with cert-controller, or provided from outside).
+package webhook
+
+import (
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/registry"
+	"github.com/regcred/regcred-operator/internal/selection"
+)
+
+const (
+	// InjectLabel opts a Pod or a namespace out of injection when set to
+	// InjectDisabled. The webhook configuration's namespaceSelector and
+	// objectSelector skip such objects, so the API server does not even call
+	// the webhook; the handler checks it too.
+	InjectLabel = "registry.regcred.dev/inject"
+	// InjectDisabled is the InjectLabel value that opts out.
+	InjectDisabled = "false"
+)
+
+// Injection is one pull secret to add to a Pod.
+type Injection struct {
+	// Credential is the name of the RegistryCredential.
+	Credential string
+	// Secret is the name of its copy in the Pod's namespace.
+	Secret string
+}
+
+// Decide is the whole admission decision, without a client: the pull secrets
+// to append to the Pod's spec.imagePullSecrets, in the order of creds.
+//
+// A RegistryCredential applies when it is not being deleted, its source is
+// allowed (see Skip), its spec compiles, it serves ns (same rules as the
+// reconciler: selector, excludeNamespaces, not terminating), and its server
+// matches the image of at least one container, init container or ephemeral
+// container. Secrets the Pod already lists are not added again, nor is a name
+// twice. Nothing is added when the Pod or the namespace carries
+// InjectLabel=InjectDisabled.
+//
+// sourceNamespaces is the operator's --source-namespaces ("*": any); nil
+// leaves that check to the RegistryCredential's Ready condition.
+func Decide(pod *corev1.Pod, ns *corev1.Namespace, creds []registryv1alpha1.RegistryCredential, sourceNamespaces []string) []Injection {
+	return decide(pod, ns, creds, sourceNamespaces, compile)
+}
+
+// decide is Decide with a pluggable compile step (the handler caches it).
+func decide(pod *corev1.Pod, ns *corev1.Namespace, creds []registryv1alpha1.RegistryCredential, sourceNamespaces []string,
+	compileFn func(*registryv1alpha1.RegistryCredential) *compiled) []Injection {
+	if OptedOut(pod.Labels) || OptedOut(ns.Labels) || len(creds) == 0 {
+		return nil
+	}
+	images := podImages(pod)
+	if len(images) == 0 {
+		return nil
+	}
+	var out []Injection
+	for i := range creds {
+		rc := &creds[i]
+		if Skip(rc, sourceNamespaces) != "" {
+			continue
+		}
+		c := compileFn(rc)
+		if c.err != nil || !c.matchesAny(images) || !c.selector.Serves(ns) {
+			continue
+		}
+		secret := rc.TargetName()
+		if listed(pod.Spec.ImagePullSecrets, secret) || slices.ContainsFunc(out, func(in Injection) bool { return in.Secret == secret }) {
+			continue
+		}
+		out = append(out, Injection{Credential: rc.Name, Secret: secret})
+	}
+	return out
+}
+
+// OptedOut reports whether labels carry InjectLabel=InjectDisabled.
+func OptedOut(labels map[string]string) bool {
+	return labels[InjectLabel] == InjectDisabled
+}
+
+// Skip returns why a RegistryCredential must not be injected, or "" if it
+// may be: it is being deleted; its source namespace is not one of
+// sourceNamespaces (when given); or its Ready condition, unless it is known
+// to be stale (observedGeneration older than the object's), has reason
+// SourceNotAllowed or SourceInvalid. Any other state, including no status
+// yet, injects: the kubelet re-reads pull secrets on every retry, so a Pod
+// pulls as soon as the copy lands.
+func Skip(rc *registryv1alpha1.RegistryCredential, sourceNamespaces []string) string {
+	if rc.DeletionTimestamp != nil {
+		return registryv1alpha1.ReasonDeleting
+	}
+	if sourceNamespaces != nil && !slices.Contains(sourceNamespaces, "*") && !slices.Contains(sourceNamespaces, rc.Spec.SecretRef.Namespace) {
+		return registryv1alpha1.ReasonSourceNotAllowed
+	}
+	cond := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionReady)
+	if cond == nil || cond.Status == metav1.ConditionTrue {
+		return ""
+	}
+	if cond.ObservedGeneration != 0 && cond.ObservedGeneration < rc.Generation {
+		return "" // the spec changed since; the old verdict may not hold
+	}
+	switch cond.Reason {
+	case registryv1alpha1.ReasonSourceNotAllowed, registryv1alpha1.ReasonSourceInvalid:
+		return cond.Reason
+	}
+	return ""
+}
+
+func listed(refs []corev1.LocalObjectReference, name string) bool {
+	for _, r := range refs {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// podImages parses the distinct images of all containers of the Pod. Images
+// that do not parse are left out: they match no server (and the API server
+// rejects most of them after admission).
+func podImages(pod *corev1.Pod) []registry.Image {
+	n := len(pod.Spec.Containers) + len(pod.Spec.InitContainers) + len(pod.Spec.EphemeralContainers)
+	raw := make([]string, 0, n)
+	for i := range pod.Spec.InitContainers {
+		raw = append(raw, pod.Spec.InitContainers[i].Image)
+	}
+	for i := range pod.Spec.Containers {
+		raw = append(raw, pod.Spec.Containers[i].Image)
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		raw = append(raw, pod.Spec.EphemeralContainers[i].Image)
+	}
+	out := make([]registry.Image, 0, len(raw))
+	for i, s := range raw {
+		if s == "" || slices.Contains(raw[:i], s) {
+			continue
+		}
+		img, err := registry.ParseImage(s)
+		if err != nil {
+			continue
+		}
+		out = append(out, img)
+	}
+	return out
+}
+
+// compiled is the part of a RegistryCredential that only depends on its
+// spec, prepared once per generation.
+type compiled struct {
+	uid        types.UID
+	generation int64
+	server     registry.Server
+	selector   *selection.Selector
+	err        error
+}
+
+func compile(rc *registryv1alpha1.RegistryCredential) *compiled {
+	c := &compiled{uid: rc.UID, generation: rc.Generation}
+	if c.server, c.err = registry.ParseServer(rc.Spec.Server); c.err != nil {
+		return c
+	}
+	c.selector, c.err = selection.New(&rc.Spec)
+	return c
+}
+
+func (c *compiled) matchesAny(images []registry.Image) bool {
+	for _, img := range images {
+		if c.server.MatchesImage(img) {
+			return true
+		}
+	}
+	return false
+}
+
+// compileCache keeps compiled specs by RegistryCredential name, valid for one
+// UID and generation (the spec cannot change without the generation).
+type compileCache struct {
+	mu sync.RWMutex
+	m  map[string]*compiled
+}
+
+func (cc *compileCache) get(rc *registryv1alpha1.RegistryCredential) *compiled {
+	cc.mu.RLock()
+	c, ok := cc.m[rc.Name]
+	cc.mu.RUnlock()
+	if ok && c.uid == rc.UID && c.generation == rc.Generation {
+		return c
+	}
+	c = compile(rc)
+	cc.mu.Lock()
+	if cc.m == nil {
+		cc.m = map[string]*compiled{}
+	}
+	cc.m[rc.Name] = c
+	cc.mu.Unlock()
+	return c
+}
+
+// prune drops the entries of RegistryCredentials that are gone, and returns
+// their names. It only looks when the cache holds more entries than there are
+// RegistryCredentials, so the steady state costs a length comparison.
+func (cc *compileCache) prune(live []registryv1alpha1.RegistryCredential) []string {
+	cc.mu.RLock()
+	n := len(cc.m)
+	cc.mu.RUnlock()
+	if n <= len(live) {
+		return nil
+	}
+	names := make(map[string]struct{}, len(live))
+	for i := range live {
+		names[live[i].Name] = struct{}{}
+	}
+	var gone []string
+	cc.mu.Lock()
+	for name := range cc.m {
+		if _, ok := names[name]; !ok {
+			delete(cc.m, name)
+			gone = append(gone, name)
+		}
+	}
+	cc.mu.Unlock()
+	return gone
+}

@@ -1,0 +1,269 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package webhook
+
+import (
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+)
+
+// rc builds a RegistryCredential for server whose copy is named after it.
+func rc(name, server string, mods ...func(*registryv1alpha1.RegistryCredential)) registryv1alpha1.RegistryCredential {
+	r := registryv1alpha1.RegistryCredential{
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name), Generation: 1},
+		Spec: registryv1alpha1.RegistryCredentialSpec{
+			Server:            server,
+			SecretRef:         registryv1alpha1.SecretReference{Namespace: "regcred-system", Name: "src"},
+			TargetSecretName:  name + "-pull",
+			ExcludeNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"},
+			ServiceAccounts:   []string{"*"},
+		},
+	}
+	for _, m := range mods {
+		m(&r)
+	}
+	return r
+}
+
+func withReady(reason string, observedGeneration int64) func(*registryv1alpha1.RegistryCredential) {
+	return func(r *registryv1alpha1.RegistryCredential) {
+		status := metav1.ConditionFalse
+		if reason == registryv1alpha1.ReasonSynced {
+			status = metav1.ConditionTrue
+		}
+		r.Status.Conditions = []metav1.Condition{{
+			Type: registryv1alpha1.ConditionReady, Status: status, Reason: reason, ObservedGeneration: observedGeneration,
+		}}
+	}
+}
+
+func withTarget(name string) func(*registryv1alpha1.RegistryCredential) {
+	return func(r *registryv1alpha1.RegistryCredential) { r.Spec.TargetSecretName = name }
+}
+
+func withSelector(labels map[string]string) func(*registryv1alpha1.RegistryCredential) {
+	return func(r *registryv1alpha1.RegistryCredential) {
+		r.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: labels}
+	}
+}
+
+func pod(images ...string) *corev1.Pod {
+	p := &corev1.Pod{}
+	for _, img := range images {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "c", Image: img})
+	}
+	return p
+}
+
+func podWith(p *corev1.Pod, mod func(*corev1.Pod)) *corev1.Pod {
+	mod(p)
+	return p
+}
+
+func namespace(name string, labels map[string]string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+}
+
+func TestDecide(t *testing.T) {
+	hub := rc("hub", "docker.io")
+	quay := rc("quay", "quay.io")
+	deleted := metav1.Now()
+	app := namespace("app", map[string]string{"team": "a"})
+
+	cases := []struct {
+		name    string
+		pod     *corev1.Pod
+		ns      *corev1.Namespace
+		creds   []registryv1alpha1.RegistryCredential
+		sources []string
+		want    []string // secrets, in order
+	}{
+		{name: "nginx gets the docker.io credential", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "docker.io alias in the image", pod: pod("index.docker.io/library/nginx:1.27"), creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "quay image does not get the docker.io credential", pod: pod("quay.io/x"), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "only the matching credential", pod: pod("quay.io/x/y@sha256:" + sha), creds: []registryv1alpha1.RegistryCredential{hub, quay}, want: []string{"quay-pull"}},
+		{name: "several credentials in credential order", pod: pod("quay.io/x", "nginx"), creds: []registryv1alpha1.RegistryCredential{hub, quay}, want: []string{"hub-pull", "quay-pull"}},
+		{name: "init container counts", pod: podWith(pod("quay.io/x"), func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox"}}
+		}), creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "ephemeral container counts", pod: podWith(pod("quay.io/x"), func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"}}}
+		}), creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "no containers", pod: pod(), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "an image that does not parse is ignored, the others count", pod: pod("Not A Ref!", "nginx"), creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "already listed: not added again", pod: podWith(pod("nginx"), func(p *corev1.Pod) {
+			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "other"}, {Name: "hub-pull"}}
+		}), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "two credentials with one copy name: added once", pod: pod("nginx", "quay.io/x"),
+			creds: []registryv1alpha1.RegistryCredential{rc("a", "docker.io", withTarget("shared")), rc("b", "quay.io", withTarget("shared"))}, want: []string{"shared"}},
+		{name: "path prefix matches on segment boundaries", pod: pod("reg.io/team/app", "reg.io/teamx/app"),
+			creds: []registryv1alpha1.RegistryCredential{rc("team", "reg.io/team"), rc("teamy", "reg.io/teamy")}, want: []string{"team-pull"}},
+		{name: "server with a port matches only that port", pod: pod("reg.io:5000/app"),
+			creds: []registryv1alpha1.RegistryCredential{rc("noport", "reg.io"), rc("port", "reg.io:5000"), rc("other", "reg.io:5001")}, want: []string{"port-pull"}},
+		{name: "wildcard matches one subdomain level", pod: pod("a.example.com/app", "a.b.example.com/app"),
+			creds: []registryv1alpha1.RegistryCredential{rc("wild", "*.example.com")}, want: []string{"wild-pull"}},
+		{name: "namespace selected by labels", pod: pod("nginx"), ns: app,
+			creds: []registryv1alpha1.RegistryCredential{rc("sel", "docker.io", withSelector(map[string]string{"team": "a"}))}, want: []string{"sel-pull"}},
+		{name: "namespace not selected", pod: pod("nginx"), ns: app,
+			creds: []registryv1alpha1.RegistryCredential{rc("sel", "docker.io", withSelector(map[string]string{"team": "b"}))}},
+		{name: "namespace excluded by glob", pod: pod("nginx"), ns: app,
+			creds: []registryv1alpha1.RegistryCredential{rc("ex", "docker.io", func(r *registryv1alpha1.RegistryCredential) { r.Spec.ExcludeNamespaces = []string{"ap?"} })}},
+		{name: "kube-system excluded by default", pod: pod("nginx"), ns: namespace("kube-system", nil), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "terminating namespace", pod: pod("nginx"), ns: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gone"}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}},
+			creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "Pod opted out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "false"} }), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "Pod label with another value does not opt out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "true"} }),
+			creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "namespace opted out", pod: pod("nginx"), ns: namespace("app", map[string]string{InjectLabel: "false"}), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "credential being deleted", pod: pod("nginx"),
+			creds: []registryv1alpha1.RegistryCredential{rc("del", "docker.io", func(r *registryv1alpha1.RegistryCredential) { r.DeletionTimestamp = &deleted })}},
+		{name: "Ready reason SourceNotAllowed", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("na", "docker.io", withReady(registryv1alpha1.ReasonSourceNotAllowed, 1))}},
+		{name: "Ready reason SourceInvalid", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("inv", "docker.io", withReady(registryv1alpha1.ReasonSourceInvalid, 1))}},
+		{name: "Ready reason SourceInvalid of an older generation still injects", pod: pod("nginx"),
+			creds: []registryv1alpha1.RegistryCredential{rc("stale", "docker.io", withReady(registryv1alpha1.ReasonSourceInvalid, 1), func(r *registryv1alpha1.RegistryCredential) { r.Generation = 2 })},
+			want:  []string{"stale-pull"}},
+		{name: "Ready reason SourceNotFound injects (the copy lands later)", pod: pod("nginx"),
+			creds: []registryv1alpha1.RegistryCredential{rc("nf", "docker.io", withReady(registryv1alpha1.ReasonSourceNotFound, 1))}, want: []string{"nf-pull"}},
+		{name: "Ready True injects", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("ok", "docker.io", withReady(registryv1alpha1.ReasonSynced, 1))}, want: []string{"ok-pull"}},
+		{name: "source namespace not allowed by the operator", pod: pod("nginx"), sources: []string{"elsewhere"}, creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "source namespace allowed by the operator", pod: pod("nginx"), sources: []string{"elsewhere", "regcred-system"}, creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "any source namespace allowed", pod: pod("nginx"), sources: []string{"*"}, creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
+		{name: "invalid server is skipped", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("bad", "ftp://docker.io"), rc("bad2", "docker.io/UPPER"), hub}, want: []string{"hub-pull"}},
+		{name: "invalid selector is skipped", pod: pod("nginx"),
+			creds: []registryv1alpha1.RegistryCredential{rc("badsel", "docker.io", func(r *registryv1alpha1.RegistryCredential) {
+				r.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: "Bogus"}}}
+			})}},
+		{name: "no credentials", pod: pod("nginx")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := tc.ns
+			if ns == nil {
+				ns = namespace("default", nil)
+			}
+			got := Decide(tc.pod, ns, tc.creds, tc.sources)
+			var secrets []string
+			for _, in := range got {
+				secrets = append(secrets, in.Secret)
+				if !slices.ContainsFunc(tc.creds, func(r registryv1alpha1.RegistryCredential) bool {
+					return r.Name == in.Credential && r.TargetName() == in.Secret
+				}) {
+					t.Errorf("injection %+v names no credential of the input", in)
+				}
+			}
+			if !slices.Equal(secrets, tc.want) {
+				t.Errorf("Decide() secrets = %q, want %q", secrets, tc.want)
+			}
+		})
+	}
+}
+
+const sha = "6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"
+
+func TestSkip(t *testing.T) {
+	cases := []struct {
+		name    string
+		rc      registryv1alpha1.RegistryCredential
+		sources []string
+		want    string
+	}{
+		{name: "no status yet", rc: rc("a", "docker.io"), want: ""},
+		{name: "deleting", rc: rc("a", "docker.io", func(r *registryv1alpha1.RegistryCredential) { now := metav1.Now(); r.DeletionTimestamp = &now }), want: registryv1alpha1.ReasonDeleting},
+		{name: "operator does not accept the source namespace", rc: rc("a", "docker.io"), sources: []string{"x"}, want: registryv1alpha1.ReasonSourceNotAllowed},
+		{name: "condition without observedGeneration is trusted", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonSourceNotAllowed, 0)), want: registryv1alpha1.ReasonSourceNotAllowed},
+		{name: "Conflict still injects", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonConflict, 1)), want: ""},
+		{name: "ServerNotInSource still injects", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonServerNotInSource, 1)), want: ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Skip(&tc.rc, tc.sources); got != tc.want {
+				t.Errorf("Skip() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPatchOps(t *testing.T) {
+	in := []Injection{{Credential: "a", Secret: "x"}, {Credential: "b", Secret: "y"}}
+	t.Run("no pull secrets: one add of the list", func(t *testing.T) {
+		ops := patchOps(pod("nginx"), in)
+		if len(ops) != 1 || ops[0].Operation != "add" || ops[0].Path != "/spec/imagePullSecrets" {
+			t.Fatalf("ops = %+v", ops)
+		}
+		refs, ok := ops[0].Value.([]corev1.LocalObjectReference)
+		if !ok || !slices.Equal(refs, []corev1.LocalObjectReference{{Name: "x"}, {Name: "y"}}) {
+			t.Errorf("value = %#v", ops[0].Value)
+		}
+	})
+	t.Run("existing pull secrets: appended one by one", func(t *testing.T) {
+		p := podWith(pod("nginx"), func(p *corev1.Pod) { p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "mine"}} })
+		ops := patchOps(p, in)
+		if len(ops) != 2 {
+			t.Fatalf("ops = %+v", ops)
+		}
+		for i, want := range []string{"x", "y"} {
+			if ops[i].Operation != "add" || ops[i].Path != "/spec/imagePullSecrets/-" || ops[i].Value != (corev1.LocalObjectReference{Name: want}) {
+				t.Errorf("ops[%d] = %+v, want add of %q at the end", i, ops[i], want)
+			}
+		}
+	})
+}
+
+func TestCompileCache(t *testing.T) {
+	var cc compileCache
+	a := rc("a", "docker.io")
+	first := cc.get(&a)
+	if first.err != nil || first.server.Host != "docker.io" {
+		t.Fatalf("compiled %+v", first)
+	}
+	t.Run("same generation is served from the cache", func(t *testing.T) {
+		if again := cc.get(&a); again != first {
+			t.Error("recompiled an unchanged spec")
+		}
+	})
+	t.Run("a new generation is compiled again", func(t *testing.T) {
+		a2 := rc("a", "quay.io", func(r *registryv1alpha1.RegistryCredential) { r.Generation = 2 })
+		if c := cc.get(&a2); c == first || c.server.Host != "quay.io" {
+			t.Errorf("got %+v, want a fresh compile for quay.io", c)
+		}
+	})
+	t.Run("a recreated credential (new UID) is compiled again", func(t *testing.T) {
+		a3 := rc("a", "ghcr.io", func(r *registryv1alpha1.RegistryCredential) { r.UID = "other"; r.Generation = 2 })
+		if c := cc.get(&a3); c.server.Host != "ghcr.io" {
+			t.Errorf("got %+v, want a fresh compile for ghcr.io", c)
+		}
+	})
+	t.Run("prune drops credentials that are gone", func(t *testing.T) {
+		b := rc("b", "docker.io")
+		cc.get(&b)
+		if gone := cc.prune([]registryv1alpha1.RegistryCredential{a, b}); len(gone) != 0 {
+			t.Errorf("pruned %v with nothing gone", gone)
+		}
+		if gone := cc.prune([]registryv1alpha1.RegistryCredential{b}); !slices.Equal(gone, []string{"a"}) {
+			t.Errorf("pruned %v, want [a]", gone)
+		}
+		if _, ok := cc.m["b"]; !ok {
+			t.Error("b was pruned")
+		}
+	})
+}
