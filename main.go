@@ -60,6 +60,7 @@ type flags struct {
 	burst                   int
 	maxConcurrentReconciles int
 	parallelWrites          int
+	pprofAddr               string
 	webhook                 webhookFlags
 }
 
@@ -86,6 +87,7 @@ func main() {
 	flag.IntVar(&f.burst, "kube-api-burst", 1000, "Client-side burst of requests to the API server.")
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredentials reconciled at once.")
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 32, "Namespaces worked on at once within one reconcile.")
+	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
 	bindWebhookFlags(flag.CommandLine, &f.webhook)
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -151,6 +153,7 @@ func run(ctx context.Context, f flags) error {
 		Metrics:                       metricsOpts,
 		WebhookServer:                 webhookServer,
 		HealthProbeBindAddress:        f.probeAddr,
+		PprofBindAddress:              f.pprofAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              "regcred-operator.registry.regcred.dev",
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
