@@ -83,10 +83,10 @@ func main() {
 	flag.StringVar(&f.sourceNamespaces, "source-namespaces", defaultSourceNamespace(),
 		"Comma-separated namespaces source Secrets may live in; \"*\" allows any (and caches every Secret of the cluster). "+
 			"Default: $POD_NAMESPACE, else regcred-system.")
-	flag.Float64Var(&f.qps, "kube-api-qps", 500, "Client-side limit of requests per second to the API server (negative: no limit).")
-	flag.IntVar(&f.burst, "kube-api-burst", 1000, "Client-side burst of requests to the API server.")
+	flag.Float64Var(&f.qps, "kube-api-qps", 1000, "Client-side limit of requests per second to the API server (negative: no limit).")
+	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server.")
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredentials reconciled at once.")
-	flag.IntVar(&f.parallelWrites, "parallel-writes", 32, "Namespaces worked on at once within one reconcile.")
+	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "Namespaces worked on at once within one reconcile.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
 	bindWebhookFlags(flag.CommandLine, &f.webhook)
 	zapOpts := crzap.Options{}
@@ -124,9 +124,7 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	cfg.QPS = float32(f.qps)
-	cfg.Burst = f.burst
-	cfg.UserAgent = "regcred-operator"
+	controllers.ConfigureRESTClient(cfg, f.qps, f.burst)
 
 	var tlsOpts []func(*tls.Config)
 	if !f.enableHTTP2 {

@@ -179,7 +179,7 @@ func startManager() (*runningManager, error) {
 	cfg := rest.CopyConfig(env.Config)
 	w := &writeCounter{}
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, w: w} }
-	cfg.QPS, cfg.Burst = 500, 1000
+	controllers.ConfigureRESTClient(cfg, 1000, 2000)
 	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{sourceNS}),
