@@ -31,6 +31,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
@@ -69,7 +70,10 @@ type RegistryCredentialReconciler struct {
 	// requeueSoon marks RegistryCredentials whose pass met an optimistic
 	// lock conflict (a stale cache): retried after 100 ms, not reported.
 	requeueSoon sync.Map
-	metrics     *credentialMetrics
+	// wake queues the whole pass of a RegistryCredential from a
+	// per-namespace work item.
+	wake    chan event.TypedGenericEvent[client.Object]
+	metrics *credentialMetrics
 }
 
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch;update;patch
@@ -82,7 +86,18 @@ type RegistryCredentialReconciler struct {
 
 // Reconcile brings one RegistryCredential's copies and ServiceAccount entries
 // in line with its spec and the cluster, and reports the result in status.
+//
+// Work items come in two kinds. A request with only a name is the whole
+// RegistryCredential: every namespace, stale copies, status. A request that
+// also has a namespace (the RegistryCredential is cluster-scoped, so the field
+// is free) serves that one namespace right away, without a status write; it
+// is what a new namespace or ServiceAccount triggers, so their latency does
+// not depend on how many namespaces the RegistryCredential serves. The whole
+// pass follows to bring the status up to date.
 func (r *RegistryCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if req.Namespace != "" {
+		return r.reconcileNamespace(ctx, req.Name, req.Namespace)
+	}
 	rc := &registryv1alpha1.RegistryCredential{}
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -181,6 +196,59 @@ func (r *RegistryCredentialReconciler) source(ctx context.Context, rc *registryv
 			fmt.Sprintf("no entry of source Secret %s/%s covers server %q (entries: %v)", ref.Namespace, ref.Name, server.String(), names), nil
 	}
 	return src, "", "", nil
+}
+
+// reconcileNamespace serves one namespace for one RegistryCredential (see
+// Reconcile). Anything it cannot decide alone (the namespace is no longer
+// served, the source is not usable, the finalizer is missing) is left to
+// the whole pass, which it wakes.
+func (r *RegistryCredentialReconciler) reconcileNamespace(ctx context.Context, name, namespace string) (ctrl.Result, error) {
+	rc := &registryv1alpha1.RegistryCredential{}
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, rc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rc.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(rc, Finalizer) {
+		r.wakeCredential(rc)
+		return ctrl.Result{}, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	sel, err := selection.New(&rc.Spec)
+	if err != nil || !sel.Serves(ns) {
+		r.wakeCredential(rc) // the whole pass withdraws what is ours there
+		return ctrl.Result{}, nil
+	}
+	src, _, _, err := r.source(ctx, rc)
+	if err != nil || src == nil {
+		r.wakeCredential(rc)
+		return ctrl.Result{}, err
+	}
+	nr := r.syncNamespace(ctx, rc, src, contentHash(src.Type, src.Data), namespace)
+	if nr.copy != copyInSync || nr.saWrites > 0 || nr.saPending || nr.err != nil {
+		r.wakeCredential(rc) // status counts changed
+	}
+	if nr.err != nil {
+		return ctrl.Result{}, nr.err
+	}
+	if _, soon := r.requeueSoon.LoadAndDelete(rc.UID); soon {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// wakeCredential queues the whole pass of a RegistryCredential.
+func (r *RegistryCredentialReconciler) wakeCredential(rc *registryv1alpha1.RegistryCredential) {
+	ev := event.TypedGenericEvent[client.Object]{Object: rc}
+	select {
+	case r.wake <- ev:
+	default:
+		go func() { r.wake <- ev }() // never block a worker on a full buffer
+	}
 }
 
 // nsResult is the outcome for one namespace.

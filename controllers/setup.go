@@ -35,6 +35,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/internal/selection"
@@ -97,6 +98,7 @@ func (r *RegistryCredentialReconciler) SetupWithManager(ctx context.Context, mgr
 		return err
 	}
 	r.metrics = newCredentialMetrics()
+	r.wake = make(chan event.TypedGenericEvent[client.Object], 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("registrycredential").
 		For(&registryv1alpha1.RegistryCredential{}, builder.WithPredicates(
@@ -106,8 +108,12 @@ func (r *RegistryCredentialReconciler) SetupWithManager(ctx context.Context, mgr
 			builder.WithPredicates(namespacePredicate())).
 		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.mapServiceAccount),
 			builder.WithPredicates(serviceAccountPredicate())).
+		// a ServiceAccount that went changes only the status counts.
+		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.mapServiceAccountDeleted),
+			builder.WithPredicates(deletedOnly())).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret),
 			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1),
 			RateLimiter:             rateLimiter(),
@@ -184,10 +190,26 @@ func requestsFor(items []registryv1alpha1.RegistryCredential, keep func(*registr
 	return out
 }
 
-// mapNamespace: a namespace appeared, went, or changed labels: every
-// RegistryCredential may gain or lose it.
-func (r *RegistryCredentialReconciler) mapNamespace(ctx context.Context, _ client.Object) []reconcile.Request {
-	return requestsFor(r.listCredentials(ctx), nil)
+// namespaceRequests are per-namespace work items (see Reconcile).
+func namespaceRequests(items []registryv1alpha1.RegistryCredential, ns string, keep func(*registryv1alpha1.RegistryCredential) bool) []reconcile.Request {
+	reqs := requestsFor(items, keep)
+	for i := range reqs {
+		reqs[i].Namespace = ns
+	}
+	return reqs
+}
+
+// mapNamespace: a namespace appeared, went, or changed labels. Every
+// RegistryCredential may gain or lose it: its per-namespace work item serves
+// it at once, or hands it to the whole pass. A namespace that went concerns
+// only the status.
+func (r *RegistryCredentialReconciler) mapNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	ns := o.(*corev1.Namespace)
+	items := r.listCredentials(ctx)
+	if selection.Terminating(ns) {
+		return requestsFor(items, nil)
+	}
+	return namespaceRequests(items, ns.Name, nil)
 }
 
 // mapServiceAccount: the RegistryCredentials that serve the namespace, and
@@ -197,7 +219,7 @@ func (r *RegistryCredentialReconciler) mapServiceAccount(ctx context.Context, o 
 	ns := &corev1.Namespace{}
 	nsErr := r.Get(ctx, types.NamespacedName{Name: sa.Namespace}, ns)
 	recorded := addedByCredentials(sa)
-	return requestsFor(r.listCredentials(ctx), func(rc *registryv1alpha1.RegistryCredential) bool {
+	return namespaceRequests(r.listCredentials(ctx), sa.Namespace, func(rc *registryv1alpha1.RegistryCredential) bool {
 		for _, name := range recorded {
 			if name == rc.Name {
 				return true
@@ -209,6 +231,24 @@ func (r *RegistryCredentialReconciler) mapServiceAccount(ctx context.Context, o 
 		sel, err := selection.New(&rc.Spec)
 		return err != nil || sel.Serves(ns)
 	})
+}
+
+// mapServiceAccountDeleted: the RegistryCredentials that serve the
+// namespace or recorded an entry, as whole passes.
+func (r *RegistryCredentialReconciler) mapServiceAccountDeleted(ctx context.Context, o client.Object) []reconcile.Request {
+	reqs := r.mapServiceAccount(ctx, o)
+	for i := range reqs {
+		reqs[i].Namespace = ""
+	}
+	return reqs
+}
+
+func deletedOnly() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }
 
 // mapSecret: a copy concerns the RegistryCredential named in its label and,
