@@ -73,6 +73,8 @@ type RegistryCredentialReconciler struct {
 	// wake queues the whole pass of a RegistryCredential from a
 	// per-namespace work item.
 	wake    chan event.TypedGenericEvent[client.Object]
+	expect  expectations
+	nsLocks namespaceLocks
 	metrics *credentialMetrics
 }
 
@@ -391,6 +393,7 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 	log := logf.FromContext(ctx).WithValues("namespace", ns)
 	out := nsResult{namespace: ns, copy: copyInSync}
 	target := rc.TargetName()
+	defer r.nsLocks.lock(string(rc.UID), ns)()
 
 	if !(ns == src.Namespace && target == src.Name) {
 		var cached *corev1.Secret
@@ -410,6 +413,8 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 		}
 		out.copy, out.detail, out.err = r.ensureCopy(ctx, rc, cached, desiredCopy(rc, src, ns), wantHash)
 		switch out.copy {
+		case copyPending:
+			r.requeueSoon.Store(rc.UID, true)
 		case copyCreated, copyUpdated:
 			log.V(1).Info("wrote copy", "secret", target, "created", out.copy == copyCreated, "drift", out.detail)
 		case copyConflict:
@@ -434,6 +439,11 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 		sa := &sas.Items[i]
 		want := selection.ServiceAccountSelected(&rc.Spec, sa.Name)
 		planned := planServiceAccount(sa, rc.Name, target, want)
+		if planned != nil && r.expect.pending(saKey(sa), sa.ResourceVersion) {
+			out.saPending = true // our last patch is not in the cache yet
+			r.requeueSoon.Store(rc.UID, true)
+			continue
+		}
 		if planned != nil {
 			if err := r.patchServiceAccount(ctx, sa, planned); err != nil {
 				out.saPending = true

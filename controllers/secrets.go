@@ -138,6 +138,14 @@ func mergedCopy(cached, want *corev1.Secret) *corev1.Secret {
 // ensureCopy makes the copy in want.Namespace match want. cached is our copy
 // as the cache sees it, or nil. It never touches a Secret that is not ours.
 func (r *RegistryCredentialReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, cached, want *corev1.Secret, wantHash string) (copyState, string, error) {
+	key := copyKey(want)
+	cachedRV := ""
+	if cached != nil {
+		cachedRV = cached.ResourceVersion
+	}
+	if r.expect.pending(key, cachedRV) {
+		return copyPending, "", nil // our last write is not in the cache yet
+	}
 	if cached != nil {
 		drift := copyDrift(cached, rc, want.Type, wantHash)
 		if drift == "" {
@@ -155,18 +163,21 @@ func (r *RegistryCredentialReconciler) ensureCopy(ctx context.Context, rc *regis
 			if err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldOwner)); err != nil {
 				return copyFailed, "", fmt.Errorf("recreate copy: %w", err)
 			}
+			r.expect.wrote(key, cached.ResourceVersion)
 			return copyUpdated, drift, nil
 		}
 		if err := r.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
 			return copyFailed, "", fmt.Errorf("update copy: %w", err)
 		}
+		r.expect.wrote(key, cached.ResourceVersion)
 		return copyUpdated, drift, nil
 	}
 
-	key := conflictKey(rc.UID, want.Namespace)
-	if _, known := r.conflicts.Load(key); !known {
+	ckey := conflictKey(rc.UID, want.Namespace)
+	if _, known := r.conflicts.Load(ckey); !known {
 		err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldOwner))
 		if err == nil {
+			r.expect.wrote(key, "")
 			return copyCreated, "", nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
@@ -181,19 +192,20 @@ func (r *RegistryCredentialReconciler) ensureCopy(ctx context.Context, rc *regis
 	switch {
 	case apierrors.IsNotFound(err):
 		// the foreign Secret is gone: take the name.
-		r.conflicts.Delete(key)
+		r.conflicts.Delete(ckey)
 		if err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldOwner)); err != nil {
 			return copyFailed, "", fmt.Errorf("create copy: %w", err)
 		}
+		r.expect.wrote(key, "")
 		return copyCreated, "", nil
 	case err != nil:
 		return copyFailed, "", fmt.Errorf("read existing Secret: %w", err)
 	}
 	if meta.Labels[LabelManagedBy] == ManagedByValue && meta.Labels[LabelCredential] == rc.Name {
-		r.conflicts.Delete(key)
+		r.conflicts.Delete(ckey)
 		return copyPending, "", nil
 	}
-	r.conflicts.Store(key, struct{}{})
+	r.conflicts.Store(ckey, struct{}{})
 	if owner := meta.Labels[LabelCredential]; meta.Labels[LabelManagedBy] == ManagedByValue && owner != "" {
 		return copyConflict, fmt.Sprintf("Secret %s/%s belongs to RegistryCredential %q", want.Namespace, want.Name, owner), nil
 	}
@@ -202,8 +214,11 @@ func (r *RegistryCredentialReconciler) ensureCopy(ctx context.Context, rc *regis
 
 func conflictKey(uid types.UID, ns string) string { return string(uid) + "/" + ns }
 
+func copyKey(s *corev1.Secret) string { return "secret/" + s.Namespace + "/" + s.Name }
+
 // deleteCopy removes one of our copies, only if it is still the object we saw.
 func (r *RegistryCredentialReconciler) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
+	r.expect.forget(copyKey(cached))
 	pre := metav1.Preconditions{UID: &cached.UID}
 	err := r.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {

@@ -112,8 +112,13 @@ func removePullSecret(refs []corev1.LocalObjectReference, name string) []corev1.
 // conflict and the reconcile is retried, instead of losing someone's entry.
 func (r *RegistryCredentialReconciler) patchServiceAccount(ctx context.Context, cached, planned *corev1.ServiceAccount) error {
 	err := r.Patch(ctx, planned, client.MergeFromWithOptions(cached, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner))
-	if apierrors.IsNotFound(err) {
+	switch {
+	case err == nil:
+		r.expect.wrote(saKey(cached), cached.ResourceVersion)
+	case apierrors.IsNotFound(err):
 		return nil
 	}
 	return err
 }
+
+func saKey(sa *corev1.ServiceAccount) string { return "sa/" + sa.Namespace + "/" + sa.Name }
