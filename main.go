@@ -33,11 +33,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/controllers"
+	"github.com/regcred/regcred-operator/internal/metricsauth"
 )
 
 var scheme = runtime.NewScheme()
@@ -137,7 +137,7 @@ func run(ctx context.Context, f flags) error {
 		TLSOpts:       tlsOpts,
 	}
 	if f.secureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsauth.WithAuthenticationAndAuthorization
 	}
 
 	webhookServer, webhookReady, webhookCertWatcher, err := f.webhook.webhookServer(tlsOpts)
