@@ -1,0 +1,265 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/regcred/regcred-operator/internal/testenv"
+)
+
+type row struct{ scenario, ours, baseline, ratio, target, pass string }
+
+func passMark(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**NO**"
+}
+
+func ratioOf(ours, base time.Duration) (string, float64) {
+	if base <= 0 || ours <= 0 {
+		return "-", 0
+	}
+	r := float64(ours) / float64(base)
+	return fmt.Sprintf("%.2fx", r), r
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func (b *bench) rows() []row {
+	r := &b.res
+	n := len(b.namespaces)
+	var rows []row
+	// 1. fan-out
+	{
+		bl := r.baselineFanout
+		base := fmt.Sprintf("%s (%s, %d workers)", secs(bl.d), bl.contentType, bl.workers)
+		switch {
+		case r.fanoutErr != nil:
+			rows = append(rows, row{fmt.Sprintf("1. Fan-out: %d copies + %d ServiceAccount entries", n, 3*n), "failed (timeout)", base, "-", "≤ 1.1x", "**NO**"})
+		case r.fanout.d > 0:
+			rs, rv := ratioOf(r.fanout.d, bl.d)
+			rows = append(rows, row{fmt.Sprintf("1. Fan-out: %d copies + %d ServiceAccount entries", n, 3*n), secs(r.fanout.d), base, rs, "≤ 1.1x", passMark(rv <= 1.1)})
+		}
+	}
+	// 2. rotation
+	if b.cfg.scenarios["rotation"] {
+		bl := r.baselineRotation
+		base := fmt.Sprintf("%s (%s, %d workers)", secs(bl.d), bl.contentType, bl.workers)
+		switch {
+		case r.rotationErr != nil:
+			rows = append(rows, row{fmt.Sprintf("2. Rotation: %d copies", n), "failed (timeout)", base, "-", "≤ 1.3x", "**NO**"})
+		case r.rotation.d > 0:
+			rs, rv := ratioOf(r.rotation.d, bl.d)
+			rows = append(rows, row{fmt.Sprintf("2. Rotation: %d copies", n), secs(r.rotation.d), base, rs, "≤ 1.3x", passMark(rv <= 1.3)})
+		}
+	}
+	// 3. new namespaces
+	if x := r.newNS; x != nil {
+		rows = append(rows, row{
+			fmt.Sprintf("3. New namespace → copy + 3 ServiceAccount entries (%d, p50 / p99)", x.count),
+			ms(x.done.p50) + " / " + ms(x.done.p99),
+			"default SA from kube-controller-manager: " + ms(x.kcmDefault.p50) + " / " + ms(x.kcmDefault.p99),
+			"-", "p99 < 50 ms", passMark(x.done.p99 < 50*time.Millisecond),
+		})
+	}
+	// 4. steady state
+	if s := r.steady; s != nil {
+		rows = append(rows, row{
+			fmt.Sprintf("4. Steady state %s: operator writes", round(r.steadyDur)),
+			fmt.Sprintf("%d (leader election apart: %d)", s.writes, s.leaseWrites),
+			"-", "-", "0", passMark(s.writes == 0),
+		})
+	}
+	// 5. memory
+	if m := r.memFanout; m.rss > 0 {
+		rows = append(rows, row{
+			fmt.Sprintf("5a. Operator RSS after fan-out (N=%d)", n),
+			fmt.Sprintf("%s (Go heap in use %s)", mib(m.rss), mib(m.heap)),
+			"-", "-", "< 64 MiB", passMark(m.rss < 64<<20),
+		})
+	}
+	if r.memoryDone {
+		p := pct(r.memBefore.rss, r.memAfter.rss)
+		rows = append(rows, row{
+			fmt.Sprintf("5b. Operator RSS before → after %d unrelated 10 KiB Secrets", b.cfg.unrelated),
+			fmt.Sprintf("%s → %s (%+.1f%%; heap %s → %s)", mib(r.memBefore.rss), mib(r.memAfter.rss), p, mib(r.memBefore.heap), mib(r.memAfter.heap)),
+			"-", "-", "within 5%", passMark(p <= 5 && p >= -5),
+		})
+	}
+	// 6. restart
+	if x := r.restart; x != nil {
+		rows = append(rows, row{
+			"6. Restart over a synced world: start → reconciled and idle; writes",
+			fmt.Sprintf("%s (workers at %s); %d writes (leader election apart: %d)", secs(x.idle), secs(x.workers), x.counts.writes, x.counts.leaseWrites),
+			"-", "-", "0 writes", passMark(x.counts.writes == 0),
+		})
+	}
+	// 7. webhook
+	if w := r.webhook; w != nil {
+		if w.skipped != "" {
+			rows = append(rows, row{"7. Pod admission latency (webhook)", w.skipped, "-", "-", "-", "-"})
+		} else {
+			for _, pair := range w.runs {
+				run := pair.ours
+				base := ms(pair.base.lat.p50) + " / " + ms(pair.base.lat.p99) + " (webhook not called)"
+				rs, _ := ratioOf(run.lat.p99, pair.base.lat.p99)
+				rows = append(rows, row{
+					fmt.Sprintf("7. Pod CREATE at %d concurrent, %d RegistryCredential(s) (p50 / p99)", b.cfg.podConcurrency, run.credentials),
+					fmt.Sprintf("%s / %s (%d/%d injected)", ms(run.lat.p50), ms(run.lat.p99), run.injected, run.pods),
+					base, rs + " (p99)", "-", "-",
+				})
+			}
+		}
+	}
+	return rows
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+		}
+	}
+	return "?"
+}
+
+func depVersion(path string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == path {
+				return d.Version
+			}
+		}
+	}
+	return "?"
+}
+
+func (b *bench) report(write bool) error {
+	r := &b.res
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# regcred-operator benchmark\n\n")
+	fmt.Fprintf(&sb, "- run: %s, wall time %s, `go run ./hack/bench %s`\n", time.Now().Format("2006-01-02 15:04 MST"), round(r.wall), strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(&sb, "- N = %d namespaces × 3 ServiceAccounts (default from kube-controller-manager + 2); %d new namespaces; %d unrelated Secrets in %d namespaces; %d Pods per webhook measurement\n",
+		len(b.namespaces), b.cfg.newNamespaces, b.cfg.unrelated, b.cfg.unrelatedNamespaces, b.cfg.pods)
+	fmt.Fprintf(&sb, "- machine: %d CPUs (%s), %s RAM; %s; kube-apiserver %s (envtest etcd + kube-apiserver + kube-controller-manager %s); controller-runtime %s, client-go %s\n",
+		runtime.NumCPU(), cpuModel(), memTotal(), runtime.Version(), b.k8sVersion, testenv.K8sVersion,
+		depVersion("sigs.k8s.io/controller-runtime"), depVersion("k8s.io/client-go"))
+	fmt.Fprintf(&sb, "- operator: `%s %s` (own user, system:masters)\n\n", rel(b.root, b.cfg.manager), strings.Join(b.opArgs, " "))
+
+	rows := b.rows()
+	fmt.Fprintf(&sb, "| scenario | ours | baseline | ratio | target | pass |\n|---|---|---|---|---|---|\n")
+	for _, x := range rows {
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s |\n", x.scenario, x.ours, x.baseline, x.ratio, x.target, x.pass)
+	}
+	fmt.Fprintf(&sb, "\nOurs (fan-out, rotation): best of %d rounds, each from the change being sent to the completion of the operator's last write, as the baseline's wall time runs from its first request to its last response; the bench's watch confirms the end state. ", b.cfg.rounds)
+	fmt.Fprintf(&sb, "Baseline: a plain client-go program (own user, no client-side rate limit) doing the same writes, best of: %s.\n",
+		strings.Join(r.baselineTrials, "; "))
+	fmt.Fprintf(&sb, "Writes are counted from the API server's audit log (the operator authenticates as its own user; every request it makes is logged once), leader election (Lease writes and the \"became leader\" Event on the Lease) apart.\n\n")
+	rounds := func(ts []timing) string {
+		parts := make([]string, len(ts))
+		for i, t := range ts {
+			parts[i] = secs(t.d)
+		}
+		return strings.Join(parts, ", ")
+	}
+	if r.fanout.d > 0 {
+		fmt.Fprintf(&sb, "- fan-out rounds: %s; best: %s; status Ready after %s; operator writes %s (409 conflicts %d, other failures %d)\n",
+			rounds(r.fanoutRounds), r.fanout, secs(r.fanoutStatus), r.fanoutWrites.breakdown(), r.fanoutWrites.conflicts, r.fanoutWrites.failed)
+	}
+	if r.rotation.d > 0 {
+		fmt.Fprintf(&sb, "- rotation rounds: %s; best: %s; operator writes (round 1) %s (409 conflicts %d)\n",
+			rounds(r.rotationRounds), r.rotation, r.rotationWrites.breakdown(), r.rotationWrites.conflicts)
+	}
+	if x := r.newNS; x != nil {
+		fmt.Fprintf(&sb, "- new namespace: copy alone p50 %s / p99 %s; from the default ServiceAccount's appearance to done p50 %s / p99 %s (max %s); operator writes %s\n",
+			ms(x.copy.p50), ms(x.copy.p99), ms(x.afterDefault.p50), ms(x.afterDefault.p99), ms(x.done.max), x.writes.breakdown())
+	}
+	if m := r.memFanout; m.rss > 0 {
+		fmt.Fprintf(&sb, "- memory after fan-out: %s", m)
+		if r.memoryDone {
+			fmt.Fprintf(&sb, "; before the unrelated Secrets: %s; after: %s (%d reconciles meanwhile)", r.memBefore, r.memAfter, int(r.memReconciles))
+		}
+		fmt.Fprintf(&sb, "\n")
+	}
+	if s := r.steady; s != nil {
+		fmt.Fprintf(&sb, "- steady state: %s; %d completed reads\n", s.breakdown(), s.reads)
+	}
+	if x := r.restart; x != nil {
+		fmt.Fprintf(&sb, "- restart: SIGTERM → exit %s (Lease released); %d reconciles; requests in the first %s: %s, %d completed reads\n",
+			secs(x.shutdown), int(x.reconciles), round(x.window), x.counts.breakdown(), x.counts.reads)
+	}
+	if w := r.webhook; w != nil && w.skipped == "" {
+		fmt.Fprintf(&sb, "- webhook: Pod creates/s with the webhook (not called)")
+		for _, p := range w.runs {
+			fmt.Fprintf(&sb, "; %d RC: %.0f (%.0f)", p.ours.credentials, p.ours.rate, p.base.rate)
+		}
+		fmt.Fprintf(&sb, "; mean webhook call as the API server times it / handler time in the operator:")
+		for _, p := range w.runs {
+			fmt.Fprintf(&sb, " %d RC %s / %s;", p.ours.credentials, ms(p.ours.apiserverCall), ms(p.ours.handler))
+		}
+		fmt.Fprintf(&sb, "\n")
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(&sb, "- %s\n", n)
+	}
+	out := sb.String()
+	fmt.Println()
+	fmt.Print(out)
+	if !write {
+		logf("incomplete run: %s left as it was", b.cfg.out)
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(b.cfg.out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.cfg.out, []byte(out), 0o644); err != nil {
+		return err
+	}
+	logf("table written to %s", b.cfg.out)
+	return nil
+}

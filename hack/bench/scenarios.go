@@ -1,0 +1,515 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+)
+
+// generous is how long a bulk operation may take before the run is declared
+// failed: far beyond any expected figure.
+func (b *bench) generous() time.Duration {
+	return 3*time.Minute + time.Duration(b.cfg.n)*100*time.Millisecond
+}
+
+// profile captures CPU profiles of about d in the background when
+// -profile-dir is set: of the operator (when it serves pprof) and of
+// kube-apiserver (its /debug/pprof, through the admin client).
+func (b *bench) profile(ctx context.Context, name string, d time.Duration) func() {
+	if b.cfg.profileDir == "" {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	if b.op.pprofAddr != "" {
+		path := filepath.Join(b.cfg.profileDir, name+".pprof")
+		wg.Go(func() {
+			if err := b.op.fetchProfile(ctx, d, path); err != nil {
+				logf("profile %s: %v", name, err)
+				return
+			}
+			logf("operator CPU profile: %s", path)
+		})
+	}
+	path := filepath.Join(b.cfg.profileDir, "kube-apiserver-"+name+".pprof")
+	wg.Go(func() {
+		raw, err := b.admin.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+			Param("seconds", strconv.Itoa(max(1, int(d.Seconds())))).Timeout(d + 30*time.Second).DoRaw(ctx)
+		if err == nil {
+			err = os.WriteFile(path, raw, 0o644)
+		}
+		if err != nil {
+			logf("kube-apiserver profile %s: %v", name, err)
+			return
+		}
+		logf("kube-apiserver CPU profile: %s", path)
+	})
+	return wg.Wait
+}
+
+// scenarioFanout: one RegistryCredential selecting the N namespaces; time
+// until every copy exists and every ServiceAccount lists it. That
+// RegistryCredential stays for the rest of the run. Further rounds (-rounds)
+// create another RegistryCredential each (own source and copy name,
+// deletionPolicy Orphan, selecting only the N namespaces), measured the same
+// way and deleted afterwards; the best round counts.
+func (b *bench) scenarioFanout(ctx context.Context) error {
+	logf("fan-out: creating RegistryCredential %q selecting %d namespaces", credentialName, len(b.namespaces))
+	rc := &registryv1alpha1.RegistryCredential{
+		ObjectMeta: metav1.ObjectMeta{Name: credentialName},
+		Spec: registryv1alpha1.RegistryCredentialSpec{
+			Server:            server,
+			SecretRef:         registryv1alpha1.SecretReference{Namespace: sourceNS, Name: sourceName},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelTarget: "true"}},
+		},
+	}
+	waitProfile := b.profile(ctx, "fanout", max(5*time.Second, 3*b.res.baselineFanout.d))
+	t0 := time.Now()
+	t, err := b.fanoutRound(ctx, rc, targetName)
+	if err != nil {
+		b.res.fanoutErr = err
+		return err
+	}
+	b.res.fanoutRounds = append(b.res.fanoutRounds, t)
+	b.res.fanout = t
+	logf("fan-out: %d copies and %d ServiceAccount entries in %s (baseline %s); %s",
+		len(b.namespaces), len(serviceAccounts)*len(b.namespaces), round(t.d), round(b.res.baselineFanout.d), t)
+
+	statusAt, err := b.waitStatus(ctx, len(b.namespaces), b.generous())
+	if err != nil {
+		return err
+	}
+	b.res.fanoutStatus = statusAt.Sub(t0)
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	b.res.fanoutWrites = b.audit.count(operatorUser, t0, time.Now())
+	logf("fan-out: status Ready after %s; operator writes: %s", round(b.res.fanoutStatus), b.res.fanoutWrites.breakdown())
+	waitProfile()
+
+	sleep(ctx, b.cfg.settle)
+	if b.res.memFanout, err = b.memory(ctx); err != nil {
+		return err
+	}
+	logf("fan-out: operator %s", b.res.memFanout)
+
+	if b.cfg.rounds > 1 {
+		if _, err := b.admin.CoreV1().Secrets(sourceNS).Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: roundsSource, Namespace: sourceNS},
+			Type:       corev1.SecretTypeDockerConfigJson,
+			Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(b.sourceData)},
+		}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	for r := 2; r <= b.cfg.rounds; r++ {
+		name := fmt.Sprintf("%s-round%d", credentialName, r)
+		target := fmt.Sprintf("%s-round%d", targetName, r)
+		rc := &registryv1alpha1.RegistryCredential{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: registryv1alpha1.RegistryCredentialSpec{
+				Server:            server,
+				SecretRef:         registryv1alpha1.SecretReference{Namespace: sourceNS, Name: roundsSource},
+				TargetSecretName:  target,
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelRounds: "true"}},
+				DeletionPolicy:    registryv1alpha1.DeletionPolicyOrphan,
+			},
+		}
+		t, err := b.fanoutRound(ctx, rc, target)
+		if err != nil {
+			return fmt.Errorf("round %d: %w", r, err)
+		}
+		b.res.fanoutRounds = append(b.res.fanoutRounds, t)
+		if t.d < b.res.fanout.d {
+			b.res.fanout = t
+		}
+		logf("fan-out round %d: %s", r, t)
+		if err := b.deleteCredential(ctx, rc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const roundsSource = sourceName + "-rounds"
+
+// fanoutRound creates rc and times it until every namespace it selects (the
+// N namespaces) has the copy named target and every ServiceAccount lists it.
+func (b *bench) fanoutRound(ctx context.Context, rc *registryv1alpha1.RegistryCredential, target string) (timing, error) {
+	w := b.obs.watch(b.namespaces, b.obs.syncedFor(target))
+	t0 := time.Now()
+	if err := b.crc.Create(ctx, rc); err != nil {
+		return timing{}, err
+	}
+	last, err := b.obs.wait(ctx, w, b.generous())
+	if err != nil {
+		return timing{}, err
+	}
+	return b.timed(ctx, t0, last, "secrets", "serviceaccounts"), nil
+}
+
+// deleteCredential deletes rc and waits until it is gone and the operator is
+// idle.
+func (b *bench) deleteCredential(ctx context.Context, rc *registryv1alpha1.RegistryCredential) error {
+	if err := b.crc.Delete(ctx, rc); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(b.generous())
+	for {
+		err := b.crc.Get(ctx, client.ObjectKeyFromObject(rc), &registryv1alpha1.RegistryCredential{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("RegistryCredential %s not gone after %s (%v)", rc.Name, b.generous(), err)
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	return b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous())
+}
+
+// timing is how long the operator took for a bulk change.
+type timing struct {
+	d        time.Duration // from the change to the last write's completion
+	watch    time.Duration // from the change to the bench's watch seeing the last of it
+	reaction time.Duration // from the change to the first write
+	writes   int
+}
+
+func (t timing) String() string {
+	return fmt.Sprintf("first write after %s, %d writes, last one done after %s, seen by the bench's watch after %s",
+		round(t.reaction), t.writes, round(t.d), round(t.watch))
+}
+
+// timed measures, like the baseline's wall time, from t0 (the change was
+// sent) to the completion of the last of the operator's writes to
+// resources that the API server received before the bench's watch saw the
+// end state (at seen). Without audit records it falls back to the watch.
+func (b *bench) timed(ctx context.Context, t0, seen time.Time, resources ...string) timing {
+	b.audit.sync(ctx, seen)
+	first, last, n := b.audit.writeSpan(operatorUser, t0, seen, resources...)
+	t := timing{d: seen.Sub(t0), watch: seen.Sub(t0), writes: n}
+	if n > 0 {
+		t.d, t.reaction = last.Sub(t0), first.Sub(t0)
+	}
+	return t
+}
+
+// waitStatus polls the RegistryCredential until Ready is True with synced
+// namespaces >= want.
+func (b *bench) waitStatus(ctx context.Context, want int, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		rc := &registryv1alpha1.RegistryCredential{}
+		if err := b.crc.Get(ctx, client.ObjectKey{Name: credentialName}, rc); err != nil {
+			return time.Time{}, err
+		}
+		if int(rc.Status.SyncedNamespaces) >= want && apimeta.IsStatusConditionTrue(rc.Status.Conditions, registryv1alpha1.ConditionReady) {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("RegistryCredential status not Ready with %d synced namespaces after %s: %+v", want, timeout, rc.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// scenarioRotation: new data in the source; time until every copy has it.
+// Repeated -rounds times; the best round counts.
+func (b *bench) scenarioRotation(ctx context.Context) error {
+	for r := 1; r <= b.cfg.rounds; r++ {
+		data := dockerConfig("bench", fmt.Sprintf("password-%d", r+1), server)
+		logf("rotation: changing the source's data (round %d)", r)
+		w := b.obs.watch(b.namespaces, b.obs.copyHolds(data))
+		waitProfile := func() {}
+		if r == 1 {
+			waitProfile = b.profile(ctx, "rotation", max(5*time.Second, 3*b.res.baselineRotation.d))
+		}
+		t0 := time.Now()
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			s, err := b.admin.CoreV1().Secrets(sourceNS).Get(ctx, sourceName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			s.Data = map[string][]byte{corev1.DockerConfigJsonKey: []byte(data)}
+			_, err = b.admin.CoreV1().Secrets(sourceNS).Update(ctx, s, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		b.sourceData = data
+		last, err := b.obs.wait(ctx, w, b.generous())
+		if err != nil {
+			b.res.rotationErr = err
+			return err
+		}
+		t := b.timed(ctx, t0, last, "secrets")
+		b.res.rotationRounds = append(b.res.rotationRounds, t)
+		if r == 1 || t.d < b.res.rotation.d {
+			b.res.rotation = t
+		}
+		if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+			return err
+		}
+		if r == 1 {
+			b.res.rotationWrites = b.audit.count(operatorUser, t0, time.Now())
+		}
+		logf("rotation round %d: %d copies updated in %s (baseline %s); %s; operator writes: %s",
+			r, len(b.namespaces), round(t.d), round(b.res.baselineRotation.d), t, b.audit.count(operatorUser, t0, time.Now()).breakdown())
+		waitProfile()
+	}
+	return nil
+}
+
+// newNSResult are the per-namespace figures of the new-namespace scenario.
+type newNSResult struct {
+	done, copy, kcmDefault, afterDefault *latencies
+	count                                int
+	writes                               requestCounts
+}
+
+// scenarioNewNamespaces: namespaces created one at a time, each right away
+// followed by its two extra ServiceAccounts; kube-controller-manager adds
+// default. From the namespace's creation to the copy and all three
+// ServiceAccount entries, timestamped by watches.
+func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
+	n := b.cfg.newNamespaces
+	logf("new namespaces: creating %d namespaces one at a time", n)
+	var done, cp, kcm, after []time.Duration
+	waitProfile := b.profile(ctx, "newns", 10*time.Second)
+	start := time.Now()
+	for i := range n {
+		name := fmt.Sprintf("%snew-%04d", nsPrefix, i)
+		w := b.obs.watch([]string{name}, b.obs.synced)
+		t0 := time.Now()
+		if err := b.createNamespace(ctx, name, map[string]string{labelTarget: "true"}); err != nil {
+			return err
+		}
+		last, err := b.obs.wait(ctx, w, 60*time.Second)
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+		b.newNS = append(b.newNS, name)
+		copyAt, defaultAt := b.obs.timesOf(name)
+		done = append(done, last.Sub(t0))
+		cp = append(cp, copyAt.Sub(t0))
+		kcm = append(kcm, defaultAt.Sub(t0))
+		after = append(after, last.Sub(defaultAt))
+	}
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	r := &newNSResult{done: summarize(done), copy: summarize(cp), kcmDefault: summarize(kcm), afterDefault: summarize(after), count: n,
+		writes: b.audit.count(operatorUser, start, time.Now())}
+	b.res.newNS = r
+	waitProfile()
+	logf("new namespaces: copy + 3 ServiceAccount entries p50 %s p99 %s; copy alone p50 %s p99 %s; default ServiceAccount (kube-controller-manager) p50 %s p99 %s; after default p50 %s p99 %s",
+		round(r.done.p50), round(r.done.p99), round(r.copy.p50), round(r.copy.p99), round(r.kcmDefault.p50), round(r.kcmDefault.p99),
+		round(r.afterDefault.p50), round(r.afterDefault.p99))
+	logf("new namespaces: operator writes: %s", r.writes.breakdown())
+	return nil
+}
+
+// scenarioSteady: nothing changes; count the operator's writes.
+func (b *bench) scenarioSteady(ctx context.Context) error {
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet+time.Second, b.generous()); err != nil {
+		return err
+	}
+	logf("steady state: counting operator writes for %s", b.cfg.steady)
+	t0 := time.Now()
+	if !sleep(ctx, b.cfg.steady) {
+		return ctx.Err()
+	}
+	t1 := time.Now()
+	if err := b.op.running(); err != nil {
+		return err
+	}
+	b.audit.sync(ctx, t1)
+	c := b.audit.count(operatorUser, t0, t1)
+	b.res.steady, b.res.steadyDur = &c, t1.Sub(t0)
+	logf("steady state: %d writes, %d Lease writes, %d completed reads in %s (%s)", c.writes, c.leaseWrites, c.reads, round(t1.Sub(t0)), c.breakdown())
+	return nil
+}
+
+// scenarioMemory: RSS before and after unrelated Secrets (10 KiB each)
+// appear in other namespaces.
+func (b *bench) scenarioMemory(ctx context.Context) error {
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	sleep(ctx, b.cfg.settle)
+	var err error
+	if b.res.memBefore, err = b.memory(ctx); err != nil {
+		return err
+	}
+	nsCount := max(1, b.cfg.unrelatedNamespaces)
+	logf("memory: operator %s; adding %d unrelated 10 KiB Secrets in %d namespaces", b.res.memBefore, b.cfg.unrelated, nsCount)
+	reconciles := func() float64 {
+		if m, err := b.op.metrics(ctx); err == nil {
+			v, _ := m.sum("controller_runtime_reconcile_total", "controller", "registrycredential")
+			return v
+		}
+		return 0
+	}
+	r0 := reconciles()
+	t0 := time.Now()
+	if _, err := pool(ctx, 16, nsCount, func(ctx context.Context, i int) error {
+		_, err := b.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%03d", i)}}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			err = nil
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	payload := make([]byte, 10<<10)
+	if _, err := rand.Read(payload); err != nil {
+		return err
+	}
+	d, err := pool(ctx, 32, b.cfg.unrelated, func(ctx context.Context, i int) error {
+		data := append([]byte(fmt.Sprintf("%08d", i)), payload[8:]...)
+		_, err := b.admin.CoreV1().Secrets(fmt.Sprintf("unrelated-%03d", i%nsCount)).Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%05d", i), Labels: map[string]string{"app": "unrelated"}},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{"payload": data},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	logf("memory: created %d Secrets in %s", b.cfg.unrelated, round(d))
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	sleep(ctx, b.cfg.settle)
+	if b.res.memAfter, err = b.memory(ctx); err != nil {
+		return err
+	}
+	b.res.memoryDone = true
+	b.res.memReconciles = reconciles() - r0
+	w := b.audit.count(operatorUser, t0, time.Now())
+	logf("memory: operator %s (%+.1f%% RSS); meanwhile %d reconciles (namespace and ServiceAccount events) and writes: %s",
+		b.res.memAfter, pct(b.res.memBefore.rss, b.res.memAfter.rss), int(b.res.memReconciles), w.breakdown())
+	return nil
+}
+
+func pct(before, after int64) float64 {
+	if before == 0 {
+		return 0
+	}
+	return 100 * float64(after-before) / float64(before)
+}
+
+// restartResult is what a restart over a synced world cost.
+type restartResult struct {
+	shutdown   time.Duration // SIGTERM to exit (the Lease is released)
+	workers    time.Duration // process start to "Starting workers"
+	idle       time.Duration // process start to the queue empty and no reconcile for 500ms (from when it began)
+	reconciles float64       // reconciles in the window
+	window     time.Duration // writes were counted from start to idle + restartWindow
+	counts     requestCounts
+}
+
+// scenarioRestart: stop the operator (SIGTERM) and start it again over the
+// synced world; time until its reconcile has run and it is idle, and the
+// writes it makes.
+func (b *bench) scenarioRestart(ctx context.Context) error {
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	r := &restartResult{}
+	logf("restart: stopping the operator")
+	r.shutdown = b.op.stop(30 * time.Second)
+	args, _, err := b.operatorArgs(nil)
+	if err != nil {
+		return err
+	}
+	if err := b.op.start(args); err != nil {
+		return err
+	}
+	t0 := b.op.startedAt()
+	workersAt, err := b.op.waitWorkers(ctx, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	idleAt, err := b.waitIdle(ctx, t0, 1, 500*time.Millisecond, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	r.workers, r.idle = workersAt.Sub(t0), idleAt.Sub(t0)
+	sleep(ctx, b.cfg.restartWindow)
+	t1 := time.Now()
+	b.audit.sync(ctx, t1)
+	r.window = t1.Sub(t0)
+	r.counts = b.audit.count(operatorUser, t0, t1)
+	if m, err := b.op.metrics(ctx); err == nil {
+		r.reconciles, _ = m.sum("controller_runtime_reconcile_total", "controller", "registrycredential")
+	}
+	b.res.restart = r
+	b.explainEvents(ctx, "restart", t0)
+	logf("restart: shutdown %s; workers started after %s, first reconcile done and idle after %s; %d reconciles, %d writes, %d Lease writes in %s (%s)",
+		round(r.shutdown), round(r.workers), round(r.idle), int(r.reconciles), r.counts.writes, r.counts.leaseWrites, round(r.window), r.counts.breakdown())
+	return nil
+}
+
+// explainEvents notes the Events the operator recorded since t0 (a restart
+// over a synced world should record none).
+func (b *bench) explainEvents(ctx context.Context, scenario string, t0 time.Time) {
+	list, err := b.admin.EventsV1().Events("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, e := range list.Items {
+		if e.ReportingController != managedByValue || e.Regarding.Kind == "Lease" || e.CreationTimestamp.Time.Before(t0.Truncate(time.Second)) {
+			continue
+		}
+		b.note("%s: the operator recorded Event %s %s (%s) on %s %s: %q", scenario, e.Type, e.Reason, e.Action, e.Regarding.Kind, e.Regarding.Name, e.Note)
+	}
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
