@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,7 +76,10 @@ type RegistryCredentialReconciler struct {
 	wake    chan event.TypedGenericEvent[client.Object]
 	expect  expectations
 	nsLocks namespaceLocks
-	metrics *credentialMetrics
+	// verdicts remembers checkSource results.
+	verdicts     sync.Map
+	verdictCount atomic.Int64
+	metrics      *credentialMetrics
 }
 
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch;update;patch
@@ -179,25 +183,53 @@ func (r *RegistryCredentialReconciler) source(ctx context.Context, rc *registryv
 		return nil, registryv1alpha1.ReasonSourceInvalid,
 			fmt.Sprintf("source Secret %s/%s is a copy made by regcred-operator; point secretRef at the original", ref.Namespace, ref.Name), nil
 	}
+	v := r.checkSource(rc, src)
+	if v.reason != "" {
+		return nil, v.reason, v.message, nil
+	}
+	return src, "", "", nil
+}
+
+// sourceVerdict is what checking a source version against a server found.
+type sourceVerdict struct{ reason, message string }
+
+// checkSource parses the source's docker config and checks that it covers
+// spec.server. The verdict is remembered per source version and server:
+// per-namespace work items ask for it on every ServiceAccount event.
+func (r *RegistryCredentialReconciler) checkSource(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceVerdict {
+	key := string(src.UID) + "/" + src.ResourceVersion + "/" + rc.Spec.Server
+	if v, ok := r.verdicts.Load(key); ok {
+		return v.(sourceVerdict)
+	}
+	v := verifySource(rc, src)
+	if n := r.verdictCount.Add(1); n > 1024 { // bounded: start over
+		r.verdicts.Clear()
+		r.verdictCount.Store(0)
+	}
+	r.verdicts.Store(key, v)
+	return v
+}
+
+func verifySource(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceVerdict {
+	ref := rc.Spec.SecretRef
 	cfg, err := registry.ParseSecret(string(src.Type), src.Data)
 	if err != nil {
 		// ParseError messages never contain data bytes.
-		return nil, registryv1alpha1.ReasonSourceInvalid,
-			fmt.Sprintf("source Secret %s/%s: %v", ref.Namespace, ref.Name, err), nil
+		return sourceVerdict{registryv1alpha1.ReasonSourceInvalid, fmt.Sprintf("source Secret %s/%s: %v", ref.Namespace, ref.Name, err)}
 	}
 	server, err := registry.ParseServer(rc.Spec.Server)
 	if err != nil {
-		return nil, registryv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.server: %v", err), nil
+		return sourceVerdict{registryv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.server: %v", err)}
 	}
 	if !cfg.Covers(server) {
 		names := make([]string, 0, len(cfg.Servers))
 		for _, s := range cfg.Servers {
 			names = append(names, s.String())
 		}
-		return nil, registryv1alpha1.ReasonServerNotInSource,
-			fmt.Sprintf("no entry of source Secret %s/%s covers server %q (entries: %v)", ref.Namespace, ref.Name, server.String(), names), nil
+		return sourceVerdict{registryv1alpha1.ReasonServerNotInSource,
+			fmt.Sprintf("no entry of source Secret %s/%s covers server %q (entries: %v)", ref.Namespace, ref.Name, server.String(), names)}
 	}
-	return src, "", "", nil
+	return sourceVerdict{}
 }
 
 // reconcileNamespace serves one namespace for one RegistryCredential (see
@@ -222,7 +254,9 @@ func (r *RegistryCredentialReconciler) reconcileNamespace(ctx context.Context, n
 	}
 	sel, err := selection.New(&rc.Spec)
 	if err != nil || !sel.Serves(ns) {
-		r.wakeCredential(rc) // the whole pass withdraws what is ours there
+		if err != nil || r.holdsSomething(ctx, rc, namespace) {
+			r.wakeCredential(rc) // the whole pass withdraws what is ours there
+		}
 		return ctrl.Result{}, nil
 	}
 	src, _, _, err := r.source(ctx, rc)
@@ -241,6 +275,20 @@ func (r *RegistryCredentialReconciler) reconcileNamespace(ctx context.Context, n
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// holdsSomething reports whether the RegistryCredential has a copy or a
+// ServiceAccount entry in the namespace (from the cache; true on error).
+func (r *RegistryCredentialReconciler) holdsSomething(ctx context.Context, rc *registryv1alpha1.RegistryCredential, namespace string) bool {
+	copies := &corev1.SecretList{}
+	if err := r.List(ctx, copies, client.InNamespace(namespace), client.MatchingLabels{LabelCredential: rc.Name, LabelManagedBy: ManagedByValue}, client.UnsafeDisableDeepCopy); err != nil || len(copies.Items) > 0 {
+		return true
+	}
+	sas := &corev1.ServiceAccountList{}
+	if err := r.List(ctx, sas, client.InNamespace(namespace), client.MatchingFields{serviceAccountIndex: rc.Name}, client.UnsafeDisableDeepCopy); err != nil || len(sas.Items) > 0 {
+		return true
+	}
+	return false
 }
 
 // wakeCredential queues the whole pass of a RegistryCredential.
