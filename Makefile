@@ -59,8 +59,9 @@ test: manifests generate envtest-assets ## Run unit and envtest suites (real API
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
-	@for t in $$(go test -list 'Fuzz.*' ./internal/registry/ | grep ^Fuzz); do \
-		go test ./internal/registry/ -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZTIME:-30s} || exit 1; done
+	@for p in ./internal/registry/ ./internal/selection/; do \
+		for t in $$(go test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			go test $$p -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZTIME:-30s} || exit 1; done; done
 
 .PHONY: bench
 bench: envtest-assets build ## Benchmark against a real control plane and print a table (ARGS=-short for a quick run).

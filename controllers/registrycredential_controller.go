@@ -344,11 +344,16 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 		return res
 	}
 
+	// known: namespaces the cache holds. A namespace created a moment ago may
+	// not be there yet while its per-namespace item has already served it:
+	// what lies in a namespace we do not know is left alone, never withdrawn.
+	known := make(map[string]bool, len(nsList.Items))
 	served := map[string]bool{}
 	terminating := map[string]bool{}
 	var work []string
 	for i := range nsList.Items {
 		ns := &nsList.Items[i]
+		known[ns.Name] = true
 		if selection.Terminating(ns) {
 			terminating[ns.Name] = true
 			continue
@@ -370,7 +375,7 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 	var stale []*corev1.Secret
 	for i := range copies.Items {
 		c := &copies.Items[i]
-		if terminating[c.Namespace] || (served[c.Namespace] && c.Name == target) {
+		if !known[c.Namespace] || terminating[c.Namespace] || (served[c.Namespace] && c.Name == target) {
 			continue
 		}
 		stale = append(stale, c)
@@ -391,7 +396,7 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 	}
 
 	// ServiceAccounts outside the served namespaces that still list our entry.
-	saWrites, err := r.withdrawServiceAccounts(ctx, rc, func(ns string) bool { return !served[ns] && !terminating[ns] })
+	saWrites, err := r.withdrawServiceAccounts(ctx, rc, func(ns string) bool { return known[ns] && !served[ns] && !terminating[ns] })
 	res.saWrites += saWrites
 	res.err = errors.Join(res.err, err)
 

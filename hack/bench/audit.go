@@ -43,19 +43,21 @@ const (
 
 // auditPolicy logs every request of the two benchmarked users once, when it
 // completes, and nothing else.
-func auditPolicy() string {
+// level is Metadata, or Request/RequestResponse to see bodies (-audit-level,
+// with -keep-logs).
+func auditPolicy(level string) string {
 	return `{"apiVersion":"audit.k8s.io/v1","kind":"Policy",` +
 		`"omitStages":["RequestReceived","ResponseStarted"],` +
-		`"rules":[{"level":"Metadata","users":["` + operatorUser + `","` + baselineUser + `"]},{"level":"None"}]}`
+		`"rules":[{"level":"` + level + `","users":["` + operatorUser + `","` + baselineUser + `"]},{"level":"None"}]}`
 }
 
 // apiServerWrapper writes a script that runs kube-apiserver with the audit
 // flags added. envtest runs it through TEST_ASSET_KUBE_APISERVER, since
 // testenv.Start builds the envtest.Environment itself; exec keeps the PID, so
 // envtest stops the real process.
-func apiServerWrapper(dir, realBinary string) (script, logPath string, err error) {
+func apiServerWrapper(dir, realBinary, level string) (script, logPath string, err error) {
 	policy := filepath.Join(dir, "audit-policy.json")
-	if err := os.WriteFile(policy, []byte(auditPolicy()), 0o600); err != nil {
+	if err := os.WriteFile(policy, []byte(auditPolicy(level)), 0o600); err != nil {
 		return "", "", err
 	}
 	logPath = filepath.Join(dir, "audit.log")

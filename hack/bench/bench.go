@@ -227,7 +227,7 @@ func (b *bench) startControlPlane(ctx context.Context) error {
 	if _, err := os.Stat(realAPIServer); err != nil {
 		return fmt.Errorf("no kube-apiserver in %s: run `make envtest-assets` first", testenv.AssetsDir())
 	}
-	wrapper, auditPath, err := apiServerWrapper(b.dir, realAPIServer)
+	wrapper, auditPath, err := apiServerWrapper(b.dir, realAPIServer, b.cfg.auditLevel)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,7 @@ type config struct {
 	cpuprofile          string
 	profileDir          string
 	keepLogs            bool
+	auditLevel          string
 }
 
 var allScenarios = []string{"fanout", "rotation", "newns", "steady", "memory", "restart", "webhook"}
@@ -97,7 +98,8 @@ func parseFlags() config {
 	flag.DurationVar(&c.restartWindow, "restart-window", 0, "After a restart, how long writes are counted once the operator is idle (default: 5s with -short, 15s otherwise).")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "Write a CPU profile of the bench process (the baselines run in it).")
 	flag.StringVar(&c.profileDir, "profile-dir", "", "Save operator CPU profiles of fan-out and rotation here (needs a manager with --pprof-bind-address).")
-	flag.BoolVar(&c.keepLogs, "keep-logs", false, "Copy the API server audit log to bin/ (the operator log is always in bin/bench-operator.log).")
+	flag.BoolVar(&c.keepLogs, "keep-logs", false, "Copy the API server audit log to bin/bench-audit.log (the operator log is always in bin/bench-operator.log).")
+	flag.StringVar(&c.auditLevel, "audit-level", "Metadata", "Audit level for the operator's and the baseline's requests: Metadata, or Request/RequestResponse to see bodies (debugging; costs API server time).")
 	flag.Parse()
 
 	set := map[string]bool{}

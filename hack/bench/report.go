@@ -216,8 +216,8 @@ func (b *bench) report(write bool) error {
 			rounds(r.rotationRounds), r.rotation, r.rotationWrites.breakdown(), r.rotationWrites.conflicts)
 	}
 	if x := r.newNS; x != nil {
-		fmt.Fprintf(&sb, "- new namespace: copy alone p50 %s / p99 %s; from the default ServiceAccount's appearance to done p50 %s / p99 %s (max %s); operator writes %s\n",
-			ms(x.copy.p50), ms(x.copy.p99), ms(x.afterDefault.p50), ms(x.afterDefault.p99), ms(x.done.max), x.writes.breakdown())
+		fmt.Fprintf(&sb, "- new namespace: copy alone p50 %s / p99 %s; from the default ServiceAccount's appearance to done p50 %s / p99 %s (max %s); operator writes %s (409 conflicts %d)\n",
+			ms(x.copy.p50), ms(x.copy.p99), ms(x.afterDefault.p50), ms(x.afterDefault.p99), ms(x.done.max), x.writes.breakdown(), x.writes.conflicts)
 	}
 	if m := r.memFanout; m.rss > 0 {
 		fmt.Fprintf(&sb, "- memory after fan-out: %s", m)

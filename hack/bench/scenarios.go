@@ -342,7 +342,7 @@ func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
 	logf("new namespaces: copy + 3 ServiceAccount entries p50 %s p99 %s; copy alone p50 %s p99 %s; default ServiceAccount (kube-controller-manager) p50 %s p99 %s; after default p50 %s p99 %s",
 		round(r.done.p50), round(r.done.p99), round(r.copy.p50), round(r.copy.p99), round(r.kcmDefault.p50), round(r.kcmDefault.p99),
 		round(r.afterDefault.p50), round(r.afterDefault.p99))
-	logf("new namespaces: operator writes: %s", r.writes.breakdown())
+	logf("new namespaces: operator writes: %s (409 conflicts %d)", r.writes.breakdown(), r.writes.conflicts)
 	return nil
 }
 
