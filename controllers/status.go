@@ -90,7 +90,8 @@ func (r *RegistryCredentialReconciler) writeStatus(ctx context.Context, rc *regi
 	newReady := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionReady)
 	r.metrics.observe(rc.Name, &st)
 
-	readyChanged := oldCopy == nil || oldCopy.Status != newReady.Status || oldCopy.Reason != newReady.Reason || oldCopy.Message != newReady.Message
+	// The message carries counts; a new namespace changes it but is not news.
+	readyChanged := oldCopy == nil || oldCopy.Status != newReady.Status || oldCopy.Reason != newReady.Reason
 	if res.changed() || readyChanged {
 		r.recordEvent(rc, res, newReady)
 	}
