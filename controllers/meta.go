@@ -33,10 +33,6 @@ const (
 	LabelCredential = "registry.regcred.dev/credential"
 	// AnnotationSource names the source of a copy as "namespace/name".
 	AnnotationSource = "registry.regcred.dev/source"
-	// AnnotationAddedPullSecrets lists, comma-separated, the imagePullSecrets
-	// entries of a ServiceAccount that the operator added. Only those are ever
-	// removed.
-	AnnotationAddedPullSecrets = "registry.regcred.dev/added-pull-secrets"
 
 	// annotationObservedHash is set in the cache only (see CacheOptions): a
 	// hash of the copy's type and data, so the data itself is not cached. It

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -592,7 +593,7 @@ func (r *RegistryCredentialReconciler) finalize(ctx context.Context, rc *registr
 func (r *RegistryCredentialReconciler) forgetConflicts(uid types.UID) {
 	prefix := string(uid) + "/"
 	r.conflicts.Range(func(k, _ any) bool {
-		if s, _ := k.(string); len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		if s, _ := k.(string); strings.HasPrefix(s, prefix) {
 			r.conflicts.Delete(k)
 		}
 		return true
