@@ -33,7 +33,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
@@ -45,6 +44,11 @@ import (
 // looked at again. Such Secrets are not cached (only our copies are), so
 // their deletion cannot be watched.
 const conflictRecheck = time.Minute
+
+// namespaceSAParallel is how many ServiceAccounts of one namespace a
+// per-namespace work item patches at once (a whole pass works on many
+// namespaces at once instead, each one's ServiceAccounts in turn).
+const namespaceSAParallel = 8
 
 // RegistryCredentialReconciler copies a RegistryCredential's source Secret
 // into every selected namespace and adds it to the ServiceAccounts there.
@@ -72,15 +76,21 @@ type RegistryCredentialReconciler struct {
 	// requeueSoon marks RegistryCredentials whose pass met an optimistic
 	// lock conflict (a stale cache): retried after 100 ms, not reported.
 	requeueSoon sync.Map
-	// wake queues the whole pass of a RegistryCredential from a
-	// per-namespace work item.
-	wake    chan event.TypedGenericEvent[client.Object]
+	// queue is the controller's work queue, taken when it starts, so work
+	// items can queue whole passes (see wakeCredential).
+	queue   atomic.Pointer[queue]
 	expect  expectations
 	nsLocks namespaceLocks
-	// verdicts remembers checkSource results.
+	// verdicts remembers checkSource results, hashes sourceHash results,
+	// selectors compiled namespace selections.
 	verdicts     sync.Map
 	verdictCount atomic.Int64
-	metrics      *credentialMetrics
+	hashes       sync.Map
+	hashCount    atomic.Int64
+	selectors    sync.Map
+	// fresh: when namespaces created since the start were first seen.
+	fresh   sync.Map
+	metrics *credentialMetrics
 }
 
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch;update;patch
@@ -238,12 +248,15 @@ func verifySource(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) s
 // served, the source is not usable, the finalizer is missing) is left to
 // the whole pass, which it wakes.
 func (r *RegistryCredentialReconciler) reconcileNamespace(ctx context.Context, name, namespace string) (ctrl.Result, error) {
+	if wait := r.freshHold(namespace); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	rc := &registryv1alpha1.RegistryCredential{}
 	if err := r.Get(ctx, types.NamespacedName{Name: name}, rc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rc.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(rc, Finalizer) {
-		r.wakeCredential(rc)
+		r.wakeCredential(rc, 0)
 		return ctrl.Result{}, nil
 	}
 	ns := &corev1.Namespace{}
@@ -253,21 +266,25 @@ func (r *RegistryCredentialReconciler) reconcileNamespace(ctx context.Context, n
 		}
 		return ctrl.Result{}, err
 	}
-	sel, err := selection.New(&rc.Spec)
-	if err != nil || !sel.Serves(ns) {
-		if err != nil || r.holdsSomething(ctx, rc, namespace) {
-			r.wakeCredential(rc) // the whole pass withdraws what is ours there
+	sel, err := r.selector(rc)
+	if err != nil {
+		r.wakeCredential(rc, statusDelay) // the whole pass reports it
+		return ctrl.Result{}, nil
+	}
+	if !sel.Serves(ns) {
+		if r.holdsSomething(ctx, rc, namespace) {
+			r.wakeCredential(rc, 0) // the whole pass withdraws what is ours there
 		}
 		return ctrl.Result{}, nil
 	}
 	src, _, _, err := r.source(ctx, rc)
 	if err != nil || src == nil {
-		r.wakeCredential(rc)
+		r.wakeCredential(rc, statusDelay) // the whole pass reports it
 		return ctrl.Result{}, err
 	}
-	nr := r.syncNamespace(ctx, rc, src, contentHash(src.Type, src.Data), namespace)
+	nr := r.syncNamespace(ctx, rc, src, r.sourceHash(src), namespace, nil, namespaceSAParallel)
 	if nr.copy != copyInSync || nr.saWrites > 0 || nr.saPending || nr.err != nil {
-		r.wakeCredential(rc) // status counts changed
+		r.wakeCredential(rc, statusDelay) // status counts changed
 	}
 	if nr.err != nil {
 		return ctrl.Result{}, nr.err
@@ -292,14 +309,18 @@ func (r *RegistryCredentialReconciler) holdsSomething(ctx context.Context, rc *r
 	return false
 }
 
-// wakeCredential queues the whole pass of a RegistryCredential.
-func (r *RegistryCredentialReconciler) wakeCredential(rc *registryv1alpha1.RegistryCredential) {
-	ev := event.TypedGenericEvent[client.Object]{Object: rc}
-	select {
-	case r.wake <- ev:
-	default:
-		go func() { r.wake <- ev }() // never block a worker on a full buffer
+// wakeCredential queues the whole pass of a RegistryCredential after delay
+// (0: now). Passes asked for within the delay are one pass.
+func (r *RegistryCredentialReconciler) wakeCredential(rc *registryv1alpha1.RegistryCredential, delay time.Duration) {
+	q := r.queue.Load()
+	if q == nil {
+		return // not started; the start lists everything anyway
 	}
+	if delay > 0 {
+		(*q).AddAfter(wholePass(rc.Name), delay)
+		return
+	}
+	(*q).Add(wholePass(rc.Name))
 }
 
 // nsResult is the outcome for one namespace.
@@ -317,7 +338,7 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 	log := logf.FromContext(ctx)
 	res := &result{}
 
-	sel, err := selection.New(&rc.Spec)
+	sel, err := r.selector(rc)
 	if err != nil {
 		res.reason, res.message = registryv1alpha1.ReasonInvalidSpec, err.Error()
 		return res
@@ -331,7 +352,7 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 		res.reason, res.message = reason, msg
 		return res
 	}
-	wantHash := contentHash(src.Type, src.Data)
+	wantHash := r.sourceHash(src)
 	target := rc.TargetName()
 
 	nsList := &corev1.NamespaceList{}
@@ -366,9 +387,17 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 	}
 	slices.Sort(work)
 
+	// our copies by namespace, so a namespace in sync costs no lookup.
+	have := make(map[string]*corev1.Secret, len(copies.Items))
+	for i := range copies.Items {
+		if c := &copies.Items[i]; c.Name == target {
+			have[c.Namespace] = c
+		}
+	}
 	results := make([]nsResult, len(work))
 	r.parallel(len(work), func(i int) {
-		results[i] = r.syncNamespace(ctx, rc, src, wantHash, work[i])
+		// namespaces in parallel, each one's ServiceAccounts in turn.
+		results[i] = r.syncNamespace(ctx, rc, src, wantHash, work[i], have[work[i]], 1)
 	})
 
 	// Copies we own that are no longer wanted: another name, or a namespace
@@ -442,18 +471,24 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 }
 
 // syncNamespace serves one namespace: the copy first, then the
-// ServiceAccounts.
-func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *corev1.Secret, wantHash, ns string) nsResult {
+// ServiceAccounts, saParallel of them at once. listed is our copy there as a
+// List of the cache showed it (not to be modified), or nil: then the cache
+// is asked.
+func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *corev1.Secret, wantHash, ns string, listed *corev1.Secret, saParallel int) nsResult {
 	log := logf.FromContext(ctx).WithValues("namespace", ns)
 	out := nsResult{namespace: ns, copy: copyInSync}
 	target := rc.TargetName()
 	defer r.nsLocks.lock(string(rc.UID), ns)()
 
 	if !(ns == src.Namespace && target == src.Name) {
-		var cached *corev1.Secret
+		cached := listed
 		c := &corev1.Secret{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, c)
+		var err error
+		if listed == nil {
+			err = r.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, c)
+		}
 		switch {
+		case listed != nil:
 		case err == nil && c.Labels[LabelManagedBy] == ManagedByValue:
 			cached = c
 		case err == nil:
@@ -489,30 +524,45 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 		out.err = err
 		return out
 	}
+	type saWrite struct {
+		cached, planned *corev1.ServiceAccount
+		want            bool
+	}
+	var todo []saWrite
 	for i := range sas.Items {
 		sa := &sas.Items[i]
 		want := selection.ServiceAccountSelected(&rc.Spec, sa.Name)
 		planned := planServiceAccount(sa, rc.Name, target, want)
-		if planned != nil && r.expect.pending(saKey(sa), sa.ResourceVersion) {
+		switch {
+		case planned == nil:
+			if want {
+				out.patchedSAs++
+			}
+		case r.expect.pending(saKey(sa), sa.ResourceVersion):
 			out.saPending = true // our last patch is not in the cache yet
 			r.requeueSoon.Store(rc.UID, true)
+		default:
+			todo = append(todo, saWrite{cached: sa, planned: planned, want: want})
+		}
+	}
+	errs := make([]error, len(todo))
+	parallelN(len(todo), saParallel, func(i int) {
+		errs[i] = r.patchServiceAccount(ctx, todo[i].cached, todo[i].planned)
+	})
+	for i, w := range todo {
+		if err := errs[i]; err != nil {
+			out.saPending = true
+			if apierrors.IsConflict(err) {
+				// someone changed it since the cache saw it; retry soon.
+				r.requeueSoon.Store(rc.UID, true)
+			} else {
+				out.err = errors.Join(out.err, fmt.Errorf("patch ServiceAccount %s: %w", w.cached.Name, err))
+			}
 			continue
 		}
-		if planned != nil {
-			if err := r.patchServiceAccount(ctx, sa, planned); err != nil {
-				out.saPending = true
-				if apierrors.IsConflict(err) {
-					// someone changed it since the cache saw it; retry soon.
-					r.requeueSoon.Store(rc.UID, true)
-				} else {
-					out.err = errors.Join(out.err, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
-				}
-				continue
-			}
-			out.saWrites++
-			log.V(1).Info("patched ServiceAccount", "serviceAccount", sa.Name, "listed", want)
-		}
-		if want {
+		out.saWrites++
+		log.V(1).Info("patched ServiceAccount", "serviceAccount", w.cached.Name, "listed", w.want)
+		if w.want {
 			out.patchedSAs++
 		}
 	}
@@ -602,7 +652,12 @@ func (r *RegistryCredentialReconciler) forgetConflicts(uid types.UID) {
 
 // parallel runs fn(0..n-1) with at most ParallelWrites at once.
 func (r *RegistryCredentialReconciler) parallel(n int, fn func(i int)) {
-	limit := max(r.ParallelWrites, 1)
+	parallelN(n, r.ParallelWrites, fn)
+}
+
+// parallelN runs fn(0..n-1) with at most limit at once.
+func parallelN(n, limit int, fn func(i int)) {
+	limit = max(limit, 1)
 	if n <= 1 || limit == 1 {
 		for i := range n {
 			fn(i)

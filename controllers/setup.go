@@ -19,11 +19,12 @@ package controllers
 import (
 	"context"
 	"maps"
+	"net/http"
 	"time"
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,8 +32,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -63,6 +62,25 @@ func ConfigureRESTClient(cfg *rest.Config, qps float64, burst int) {
 	cfg.UserAgent = "regcred-operator"
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+}
+
+// NewClient is the manager's client (ctrl.Options.NewClient) on a connection
+// of its own. On the connection the informers watch over, the echoes of a
+// burst of our own writes hold up the responses to the next ones: HTTP/2
+// streams share one TCP connection and its flow-control window.
+func NewClient(cfg *rest.Config, opts client.Options) (client.Client, error) {
+	own := rest.CopyConfig(cfg)
+	if own.Proxy == nil {
+		// client-go's default; a func in the config is what makes its
+		// transport cache build a new transport (it cannot compare funcs).
+		own.Proxy = utilnet.NewProxierWithNoProxyCIDR(http.ProxyFromEnvironment)
+	}
+	hc, err := rest.HTTPClientFor(own)
+	if err != nil {
+		return nil, err
+	}
+	opts.HTTPClient = hc
+	return client.New(own, opts)
 }
 
 // Options tune the controller.
@@ -98,22 +116,21 @@ func (r *RegistryCredentialReconciler) SetupWithManager(ctx context.Context, mgr
 		return err
 	}
 	r.metrics = newCredentialMetrics()
-	r.wake = make(chan event.TypedGenericEvent[client.Object], 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("registrycredential").
 		For(&registryv1alpha1.RegistryCredential{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, deletionPredicate()),
 		)).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.mapNamespace),
-			builder.WithPredicates(namespacePredicate())).
-		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.mapServiceAccount),
-			builder.WithPredicates(serviceAccountPredicate())).
-		// a ServiceAccount that went changes only the status counts.
-		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.mapServiceAccountDeleted),
-			builder.WithPredicates(deletedOnly())).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret),
-			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
-		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
+		Watches(&corev1.Namespace{}, eventHandler(r.onNamespace, namespaceChanged)).
+		Watches(&corev1.ServiceAccount{}, eventHandler(r.onServiceAccount, serviceAccountChanged)).
+		Watches(&corev1.Secret{}, eventHandler(r.onSecret, func(o, n *corev1.Secret) bool {
+			return o.ResourceVersion != n.ResourceVersion
+		})).
+		// the queue, for work items that queue whole passes.
+		WatchesRawSource(source.Func(func(_ context.Context, q queue) error {
+			r.queue.Store(&q)
+			return nil
+		})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1),
 			RateLimiter:             rateLimiter(),
@@ -141,126 +158,20 @@ func deletionPredicate() predicate.Funcs {
 	}
 }
 
-// namespacePredicate passes creations, deletions and changes of labels or
-// lifecycle.
-func namespacePredicate() predicate.Funcs {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld.(*corev1.Namespace), e.ObjectNew.(*corev1.Namespace)
-			return !maps.Equal(o.Labels, n.Labels) || selection.Terminating(o) != selection.Terminating(n)
-		},
-	}
+// namespaceChanged: labels or lifecycle changed.
+func namespaceChanged(o, n *corev1.Namespace) bool {
+	return !maps.Equal(o.Labels, n.Labels) || selection.Terminating(o) != selection.Terminating(n)
 }
 
-// serviceAccountPredicate passes creations, deletions and changes of
-// imagePullSecrets or of our records.
-func serviceAccountPredicate() predicate.Funcs {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld.(*corev1.ServiceAccount), e.ObjectNew.(*corev1.ServiceAccount)
-			if len(o.ImagePullSecrets) != len(n.ImagePullSecrets) || !maps.Equal(o.Annotations, n.Annotations) {
-				return true
-			}
-			for i := range o.ImagePullSecrets {
-				if o.ImagePullSecrets[i] != n.ImagePullSecrets[i] {
-					return true
-				}
-			}
-			return false
-		},
+// serviceAccountChanged: imagePullSecrets or our records changed.
+func serviceAccountChanged(o, n *corev1.ServiceAccount) bool {
+	if len(o.ImagePullSecrets) != len(n.ImagePullSecrets) || !maps.Equal(o.Annotations, n.Annotations) {
+		return true
 	}
-}
-
-func (r *RegistryCredentialReconciler) listCredentials(ctx context.Context, opts ...client.ListOption) []registryv1alpha1.RegistryCredential {
-	list := &registryv1alpha1.RegistryCredentialList{}
-	if err := r.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
-		logf.FromContext(ctx).Error(err, "listing RegistryCredentials for an event failed; the event is dropped")
-		return nil
-	}
-	return list.Items
-}
-
-func requestsFor(items []registryv1alpha1.RegistryCredential, keep func(*registryv1alpha1.RegistryCredential) bool) []reconcile.Request {
-	var out []reconcile.Request
-	for i := range items {
-		if keep == nil || keep(&items[i]) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: items[i].Name}})
+	for i := range o.ImagePullSecrets {
+		if o.ImagePullSecrets[i] != n.ImagePullSecrets[i] {
+			return true
 		}
 	}
-	return out
-}
-
-// namespaceRequests are per-namespace work items (see Reconcile).
-func namespaceRequests(items []registryv1alpha1.RegistryCredential, ns string, keep func(*registryv1alpha1.RegistryCredential) bool) []reconcile.Request {
-	reqs := requestsFor(items, keep)
-	for i := range reqs {
-		reqs[i].Namespace = ns
-	}
-	return reqs
-}
-
-// mapNamespace: a namespace appeared, went, or changed labels. Every
-// RegistryCredential may gain or lose it: its per-namespace work item serves
-// it at once, or hands it to the whole pass. A namespace that went concerns
-// only the status.
-func (r *RegistryCredentialReconciler) mapNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	ns := o.(*corev1.Namespace)
-	items := r.listCredentials(ctx)
-	if selection.Terminating(ns) {
-		return requestsFor(items, nil)
-	}
-	return namespaceRequests(items, ns.Name, nil)
-}
-
-// mapServiceAccount: the RegistryCredentials that serve the namespace, and
-// those that recorded an entry on this ServiceAccount.
-func (r *RegistryCredentialReconciler) mapServiceAccount(ctx context.Context, o client.Object) []reconcile.Request {
-	sa := o.(*corev1.ServiceAccount)
-	ns := &corev1.Namespace{}
-	nsErr := r.Get(ctx, types.NamespacedName{Name: sa.Namespace}, ns)
-	recorded := addedByCredentials(sa)
-	return namespaceRequests(r.listCredentials(ctx), sa.Namespace, func(rc *registryv1alpha1.RegistryCredential) bool {
-		for _, name := range recorded {
-			if name == rc.Name {
-				return true
-			}
-		}
-		if nsErr != nil {
-			return true // be safe: let the reconcile decide
-		}
-		sel, err := selection.New(&rc.Spec)
-		return err != nil || sel.Serves(ns)
-	})
-}
-
-// mapServiceAccountDeleted: the RegistryCredentials that serve the
-// namespace or recorded an entry, as whole passes.
-func (r *RegistryCredentialReconciler) mapServiceAccountDeleted(ctx context.Context, o client.Object) []reconcile.Request {
-	reqs := r.mapServiceAccount(ctx, o)
-	for i := range reqs {
-		reqs[i].Namespace = ""
-	}
-	return reqs
-}
-
-func deletedOnly() predicate.Funcs {
-	return predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	}
-}
-
-// mapSecret: a copy concerns the RegistryCredential named in its label and,
-// when it goes, any other that wants the same name (it may have been in
-// conflict); a source concerns the RegistryCredentials that reference it.
-func (r *RegistryCredentialReconciler) mapSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	if o.GetLabels()[LabelManagedBy] == ManagedByValue {
-		reqs := requestsFor(r.listCredentials(ctx, client.MatchingFields{targetIndex: o.GetName()}), nil)
-		if owner := o.GetLabels()[LabelCredential]; owner != "" {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: owner}})
-		}
-		return reqs
-	}
-	return requestsFor(r.listCredentials(ctx, client.MatchingFields{sourceIndex: o.GetNamespace() + "/" + o.GetName()}), nil)
+	return false
 }

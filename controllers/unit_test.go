@@ -18,8 +18,11 @@ package controllers
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -97,6 +100,28 @@ func TestPlanServiceAccount(t *testing.T) {
 			}
 			if before.Annotations["other"] != "" && got.Annotations["other"] != "kept" {
 				t.Error("other annotations must stay")
+			}
+
+			// The merge patch we send turns the cached object into the plan.
+			tc.in.ResourceVersion = "42"
+			body, err := serviceAccountPatch(tc.in, got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, _ := json.Marshal(tc.in)
+			merged, err := jsonpatch.MergePatch(orig, body)
+			if err != nil {
+				t.Fatalf("patch %s: %v", body, err)
+			}
+			var patched corev1.ServiceAccount
+			if err := json.Unmarshal(merged, &patched); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(patched.ImagePullSecrets, got.ImagePullSecrets) || !reflect.DeepEqual(patched.Annotations, got.Annotations) {
+				t.Errorf("patch %s gives %v %v, want %v %v", body, patched.ImagePullSecrets, patched.Annotations, got.ImagePullSecrets, got.Annotations)
+			}
+			if !bytes.Contains(body, []byte(`"resourceVersion":"42"`)) {
+				t.Errorf("patch %s carries no resourceVersion precondition", body)
 			}
 		})
 	}
