@@ -41,8 +41,8 @@ import (
 //
 // Each is tried with every -workers count over protobuf (the operator's wire
 // format for built-in types), then over JSON with the best count; the
-// fastest is the baseline. Every trial writes different names, so each one
-// is a fresh fan-out.
+// fastest is the baseline. Every fan-out trial writes different names and is
+// undone afterwards, so each one is a fresh fan-out on the same world.
 
 func (b *bench) baselineClient(contentType string) (kubernetes.Interface, error) {
 	if contentType == "protobuf" {
@@ -51,8 +51,8 @@ func (b *bench) baselineClient(contentType string) (kubernetes.Interface, error)
 	return kubernetes.NewForConfig(b.baseCfg)
 }
 
-// baselineSecrets are the Secrets of the latest fan-out trial, which the
-// rotation trials update.
+// baselineSecrets are the Secrets of a fan-out trial, or those the rotation
+// trials update.
 type baselineSecrets []*corev1.Secret
 
 func (b *bench) runBaselines(ctx context.Context) error {
@@ -89,9 +89,11 @@ func (b *bench) runBaselines(ctx context.Context) error {
 		if err != nil {
 			return trial{}, err
 		}
-		last = secrets
 		b.audit.sync(ctx, time.Now())
 		writes := b.audit.count(baselineUser, t0, time.Now()).writes
+		if err := b.undoFanout(ctx, sas, secrets, name); err != nil {
+			return trial{}, err
+		}
 		tr := trial{d: d, workers: workers, contentType: ct, writes: writes}
 		b.res.baselineTrials = append(b.res.baselineTrials, fmt.Sprintf("fan-out %s x%d: %s", ct, workers, round(d)))
 		logf("baseline fan-out: %d writes (%d seen in the audit log) with %d workers over %s: %s (%.0f writes/s)",
@@ -100,6 +102,12 @@ func (b *bench) runBaselines(ctx context.Context) error {
 	}
 	rotation := func(workers int, ct string) (trial, error) {
 		trialN++
+		if last == nil {
+			var err error
+			if last, err = b.rotationSecrets(ctx); err != nil {
+				return trial{}, err
+			}
+		}
 		cs, err := b.baselineClient(ct)
 		if err != nil {
 			return trial{}, err
@@ -154,8 +162,51 @@ func (b *bench) runBaselines(ctx context.Context) error {
 		if b.res.baselineRotation, err = best(rotation); err != nil {
 			return err
 		}
+		_, err = pool(ctx, 64, len(last), func(ctx context.Context, i int) error {
+			return b.admin.CoreV1().Secrets(last[i].Namespace).Delete(ctx, last[i].Name, metav1.DeleteOptions{})
+		})
+	}
+	return err
+}
+
+// undoFanout puts the world back as it was before a fan-out trial (untimed,
+// as the admin, who is not audited): the ServiceAccounts get their
+// imagePullSecrets back and lose the record, the Secrets go. So every trial,
+// and the operator after them, starts from the same world.
+func (b *bench) undoFanout(ctx context.Context, sas map[string]map[string]*corev1.ServiceAccount, secrets baselineSecrets, name string) error {
+	if _, err := pool(ctx, 64, 3*len(b.namespaces), func(ctx context.Context, i int) error {
+		sa := sas[b.namespaces[i/3]][serviceAccounts[i%3]]
+		var refs any // null: the field goes
+		if len(sa.ImagePullSecrets) > 0 {
+			refs = sa.ImagePullSecrets
+		}
+		p, _ := json.Marshal(map[string]any{
+			"metadata":         map[string]any{"annotations": map[string]any{"pullsecret.registry.regcred.dev/" + name: nil}},
+			"imagePullSecrets": refs,
+		})
+		_, err := b.admin.CoreV1().ServiceAccounts(sa.Namespace).Patch(ctx, sa.Name, types.MergePatchType, p, metav1.PatchOptions{})
+		return err
+	}); err != nil {
+		return fmt.Errorf("undoing a baseline fan-out: %w", err)
+	}
+	if _, err := pool(ctx, 64, len(secrets), func(ctx context.Context, i int) error {
+		return b.admin.CoreV1().Secrets(secrets[i].Namespace).Delete(ctx, secrets[i].Name, metav1.DeleteOptions{})
+	}); err != nil {
+		return fmt.Errorf("undoing a baseline fan-out: %w", err)
 	}
 	return nil
+}
+
+// rotationSecrets creates (untimed, as the admin) the N Secrets the rotation
+// trials update.
+func (b *bench) rotationSecrets(ctx context.Context) (baselineSecrets, error) {
+	out := make(baselineSecrets, len(b.namespaces))
+	_, err := pool(ctx, 64, len(b.namespaces), func(ctx context.Context, i int) error {
+		s, err := b.admin.CoreV1().Secrets(b.namespaces[i]).Create(ctx, b.baselineSecret(b.namespaces[i], "bl-rotation"), metav1.CreateOptions{})
+		out[i] = s
+		return err
+	})
+	return out, err
 }
 
 // baselineSecret is shaped like a copy (same data, type, labels and

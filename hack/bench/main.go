@@ -71,6 +71,7 @@ type config struct {
 	profileDir          string
 	keepLogs            bool
 	auditLevel          string
+	kcmQPS              int
 }
 
 var allScenarios = []string{"fanout", "rotation", "newns", "steady", "memory", "restart", "webhook"}
@@ -100,6 +101,7 @@ func parseFlags() config {
 	flag.StringVar(&c.profileDir, "profile-dir", "", "Save operator CPU profiles of fan-out and rotation here (needs a manager with --pprof-bind-address).")
 	flag.BoolVar(&c.keepLogs, "keep-logs", false, "Copy the API server audit log to bin/bench-audit.log (the operator log is always in bin/bench-operator.log).")
 	flag.StringVar(&c.auditLevel, "audit-level", "Metadata", "Audit level for the operator's and the baseline's requests: Metadata, or Request/RequestResponse to see bodies (debugging; costs API server time).")
+	flag.IntVar(&c.kcmQPS, "kcm-qps", 200, "kube-controller-manager's --kube-api-qps (burst: twice that); 0 keeps its default of 20, which throttles the default ServiceAccounts once namespaces arrive faster than about 20 per second.")
 	flag.Parse()
 
 	set := map[string]bool{}

@@ -19,6 +19,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -47,6 +48,8 @@ type nsState struct {
 	pulls     map[string]map[string]struct{} // ServiceAccount name -> its imagePullSecrets names
 	copyAt    time.Time                      // first time a copy named target was seen
 	defaultAt time.Time                      // first time the "default" ServiceAccount was seen
+	saAt      map[string]time.Time           // ServiceAccount name -> first seen
+	entryAt   map[string]time.Time           // ServiceAccount name -> first seen listing target
 }
 
 // lists reports whether ServiceAccount sa lists secret.
@@ -113,7 +116,7 @@ func unwrap(obj any) any {
 func (o *observer) state(ns string) *nsState {
 	st := o.ns[ns]
 	if st == nil {
-		st = &nsState{copies: map[string]string{}, pulls: map[string]map[string]struct{}{}}
+		st = &nsState{copies: map[string]string{}, pulls: map[string]map[string]struct{}{}, saAt: map[string]time.Time{}, entryAt: map[string]time.Time{}}
 		o.ns[ns] = st
 	}
 	return st
@@ -138,6 +141,14 @@ func (o *observer) onServiceAccount(obj any, deleted bool) {
 		st.pulls[sa.Name] = names
 		if sa.Name == "default" && st.defaultAt.IsZero() {
 			st.defaultAt = now
+		}
+		if _, seen := st.saAt[sa.Name]; !seen {
+			st.saAt[sa.Name] = now
+		}
+		if _, listed := names[o.target]; listed {
+			if _, seen := st.entryAt[sa.Name]; !seen {
+				st.entryAt[sa.Name] = now
+			}
 		}
 	}
 	o.changed(sa.Namespace, st, now)
@@ -281,12 +292,18 @@ func (o *observer) hasServiceAccounts(st *nsState) bool {
 	return true
 }
 
-// timesOf returns the state's first-seen times for ns (under the lock).
-func (o *observer) timesOf(ns string) (copyAt, defaultAt time.Time) {
+// firstSeen are an nsState's first-seen times.
+type firstSeen struct {
+	copyAt, defaultAt time.Time
+	saAt, entryAt     map[string]time.Time
+}
+
+// timesOf returns the first-seen times for ns.
+func (o *observer) timesOf(ns string) firstSeen {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if st := o.ns[ns]; st != nil {
-		return st.copyAt, st.defaultAt
+		return firstSeen{copyAt: st.copyAt, defaultAt: st.defaultAt, saAt: maps.Clone(st.saAt), entryAt: maps.Clone(st.entryAt)}
 	}
-	return time.Time{}, time.Time{}
+	return firstSeen{}
 }

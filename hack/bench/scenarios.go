@@ -80,8 +80,9 @@ func (b *bench) profile(ctx context.Context, name string, d time.Duration) func(
 // until every copy exists and every ServiceAccount lists it. That
 // RegistryCredential stays for the rest of the run. Further rounds (-rounds)
 // create another RegistryCredential each (own source and copy name,
-// deletionPolicy Orphan, selecting only the N namespaces), measured the same
-// way and deleted afterwards; the best round counts.
+// selecting only the N namespaces), measured the same way and deleted
+// afterwards (deletionPolicy Delete: the operator removes its copies and
+// entries, so each round starts from the same world); the best round counts.
 func (b *bench) scenarioFanout(ctx context.Context) error {
 	logf("fan-out: creating RegistryCredential %q selecting %d namespaces", credentialName, len(b.namespaces))
 	rc := &registryv1alpha1.RegistryCredential{
@@ -141,7 +142,7 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 				SecretRef:         registryv1alpha1.SecretReference{Namespace: sourceNS, Name: roundsSource},
 				TargetSecretName:  target,
 				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelRounds: "true"}},
-				DeletionPolicy:    registryv1alpha1.DeletionPolicyOrphan,
+				DeletionPolicy:    registryv1alpha1.DeletionPolicyDelete,
 			},
 		}
 		t, err := b.fanoutRound(ctx, rc, target)
@@ -299,19 +300,34 @@ func (b *bench) scenarioRotation(ctx context.Context) error {
 
 // newNSResult are the per-namespace figures of the new-namespace scenario.
 type newNSResult struct {
-	done, copy, kcmDefault, afterDefault *latencies
+	// served: per namespace, the longest the operator left something
+	// unserved, each thing timed from its own creation: the copy and the
+	// default ServiceAccount's entry from the namespace's creation
+	// (kube-controller-manager's part included), each ServiceAccount the
+	// bench creates from its appearance.
+	served *latencies
+	// all: from the namespace's creation until the copy and all three
+	// entries are there, the bench's own ServiceAccount creates included.
+	all                                  *latencies
+	copy, kcmDefault, afterDefault, user *latencies
 	count                                int
 	writes                               requestCounts
 }
 
 // scenarioNewNamespaces: namespaces created one at a time, each right away
 // followed by its two extra ServiceAccounts; kube-controller-manager adds
-// default. From the namespace's creation to the copy and all three
-// ServiceAccount entries, timestamped by watches.
+// default. Timestamped by watches.
+//
+// The target figure times each thing the operator serves from that thing's
+// own creation. The bench's ServiceAccount creates follow the namespace's
+// within a millisecond, so kube-apiserver sometimes holds them 50 ms
+// (NamespaceLifecycle admission waits that long for its informer to see a
+// namespace it does not know yet); timing their entries from the namespace's
+// creation would measure that wait, not the operator.
 func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
 	n := b.cfg.newNamespaces
 	logf("new namespaces: creating %d namespaces one at a time", n)
-	var done, cp, kcm, after []time.Duration
+	var served, all, cp, kcm, after, user []time.Duration
 	waitProfile := b.profile(ctx, "newns", 10*time.Second)
 	start := time.Now()
 	for i := range n {
@@ -326,22 +342,30 @@ func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
 			return fmt.Errorf("namespace %s: %w", name, err)
 		}
 		b.newNS = append(b.newNS, name)
-		copyAt, defaultAt := b.obs.timesOf(name)
-		done = append(done, last.Sub(t0))
-		cp = append(cp, copyAt.Sub(t0))
-		kcm = append(kcm, defaultAt.Sub(t0))
-		after = append(after, last.Sub(defaultAt))
+		fs := b.obs.timesOf(name)
+		worst := max(fs.copyAt.Sub(t0), fs.entryAt["default"].Sub(t0))
+		for _, sa := range extraSAs {
+			d := fs.entryAt[sa].Sub(fs.saAt[sa])
+			user = append(user, d)
+			worst = max(worst, d)
+		}
+		served = append(served, worst)
+		all = append(all, last.Sub(t0))
+		cp = append(cp, fs.copyAt.Sub(t0))
+		kcm = append(kcm, fs.defaultAt.Sub(t0))
+		after = append(after, fs.entryAt["default"].Sub(fs.defaultAt))
 	}
 	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
 		return err
 	}
-	r := &newNSResult{done: summarize(done), copy: summarize(cp), kcmDefault: summarize(kcm), afterDefault: summarize(after), count: n,
+	r := &newNSResult{served: summarize(served), all: summarize(all), copy: summarize(cp), kcmDefault: summarize(kcm),
+		afterDefault: summarize(after), user: summarize(user), count: n,
 		writes: b.audit.count(operatorUser, start, time.Now())}
 	b.res.newNS = r
 	waitProfile()
-	logf("new namespaces: copy + 3 ServiceAccount entries p50 %s p99 %s; copy alone p50 %s p99 %s; default ServiceAccount (kube-controller-manager) p50 %s p99 %s; after default p50 %s p99 %s",
-		round(r.done.p50), round(r.done.p99), round(r.copy.p50), round(r.copy.p99), round(r.kcmDefault.p50), round(r.kcmDefault.p99),
-		round(r.afterDefault.p50), round(r.afterDefault.p99))
+	logf("new namespaces: served (each thing from its own creation) p50 %s p99 %s; everything from the namespace's creation p50 %s p99 %s; copy p50 %s p99 %s; default ServiceAccount (kube-controller-manager) p50 %s p99 %s, its entry after it p50 %s p99 %s; bench ServiceAccounts' entries p50 %s p99 %s",
+		round(r.served.p50), round(r.served.p99), round(r.all.p50), round(r.all.p99), round(r.copy.p50), round(r.copy.p99),
+		round(r.kcmDefault.p50), round(r.kcmDefault.p99), round(r.afterDefault.p50), round(r.afterDefault.p99), round(r.user.p50), round(r.user.p99))
 	logf("new namespaces: operator writes: %s (409 conflicts %d)", r.writes.breakdown(), r.writes.conflicts)
 	return nil
 }

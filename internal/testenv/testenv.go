@@ -50,6 +50,8 @@ type Options struct {
 	// serviceaccount, namespace and garbagecollector controllers, and turns
 	// the ServiceAccount admission plugin back on.
 	ControllerManager bool
+	// ControllerManagerArgs are extra kube-controller-manager flags.
+	ControllerManagerArgs []string
 	// Webhook, when set, is installed into the API server (envtest writes a
 	// serving certificate to Webhook.LocalServingCertDir).
 	Webhook *envtest.WebhookInstallOptions
@@ -135,14 +137,14 @@ func Start(opts Options) (*Env, error) {
 		return fail(err)
 	}
 	if opts.ControllerManager {
-		if err := e.startControllerManager(assets); err != nil {
+		if err := e.startControllerManager(assets, opts.ControllerManagerArgs); err != nil {
 			return fail(err)
 		}
 	}
 	return e, nil
 }
 
-func (e *Env) startControllerManager(assets string) error {
+func (e *Env) startControllerManager(assets string, extra []string) error {
 	bin := filepath.Join(assets, "kube-controller-manager")
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("no kube-controller-manager in %s: run `make envtest-assets`", assets)
@@ -151,12 +153,12 @@ func (e *Env) startControllerManager(assets string) error {
 	if err != nil {
 		return err
 	}
-	e.kcm = exec.Command(bin,
-		"--kubeconfig="+e.Kubeconfig,
+	e.kcm = exec.Command(bin, append([]string{
+		"--kubeconfig=" + e.Kubeconfig,
 		"--controllers=serviceaccount,namespace,garbagecollector",
 		"--leader-elect=false",
 		"--secure-port=0",
-	)
+	}, extra...)...)
 	e.kcm.Stdout, e.kcm.Stderr = logFile, logFile
 	e.kcm.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.kcm.Start(); err != nil {
