@@ -155,7 +155,6 @@ func run(ctx context.Context, f flags) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         controllers.CacheOptions(sourceNamespaces),
-		NewClient:                     controllers.NewClient,
 		Metrics:                       metricsOpts,
 		WebhookServer:                 webhookServer,
 		HealthProbeBindAddress:        f.probeAddr,

@@ -19,12 +19,10 @@ package controllers
 import (
 	"context"
 	"maps"
-	"net/http"
 	"time"
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -62,25 +60,6 @@ func ConfigureRESTClient(cfg *rest.Config, qps float64, burst int) {
 	cfg.UserAgent = "regcred-operator"
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-}
-
-// NewClient is the manager's client (ctrl.Options.NewClient) on a connection
-// of its own. On the connection the informers watch over, the echoes of a
-// burst of our own writes hold up the responses to the next ones: HTTP/2
-// streams share one TCP connection and its flow-control window.
-func NewClient(cfg *rest.Config, opts client.Options) (client.Client, error) {
-	own := rest.CopyConfig(cfg)
-	if own.Proxy == nil {
-		// client-go's default; a func in the config is what makes its
-		// transport cache build a new transport (it cannot compare funcs).
-		own.Proxy = utilnet.NewProxierWithNoProxyCIDR(http.ProxyFromEnvironment)
-	}
-	hc, err := rest.HTTPClientFor(own)
-	if err != nil {
-		return nil, err
-	}
-	opts.HTTPClient = hc
-	return client.New(own, opts)
 }
 
 // Options tune the controller.

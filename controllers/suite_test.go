@@ -183,7 +183,6 @@ func startManager() (*runningManager, error) {
 	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{sourceNS}),
-		NewClient:              controllers.NewClient,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             ctrlConfigSkipNameValidation(),
