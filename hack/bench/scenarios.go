@@ -301,11 +301,14 @@ func (b *bench) scenarioRotation(ctx context.Context) error {
 // newNSResult are the per-namespace figures of the new-namespace scenario.
 type newNSResult struct {
 	// served: per namespace, the longest the operator left something
-	// unserved, each thing timed from its own creation: the copy and the
-	// default ServiceAccount's entry from the namespace's creation
-	// (kube-controller-manager's part included), each ServiceAccount the
-	// bench creates from its appearance.
+	// unserved, each thing timed from its own creation: the copy from the
+	// namespace's, each ServiceAccount's entry from that ServiceAccount's
+	// appearance.
 	served *latencies
+	// withDefault: from the namespace's creation until the copy and the
+	// default ServiceAccount's entry are there (kube-controller-manager's
+	// creation of that ServiceAccount included).
+	withDefault *latencies
 	// all: from the namespace's creation until the copy and all three
 	// entries are there, the bench's own ServiceAccount creates included.
 	all                                  *latencies
@@ -319,15 +322,18 @@ type newNSResult struct {
 // default. Timestamped by watches.
 //
 // The target figure times each thing the operator serves from that thing's
-// own creation. The bench's ServiceAccount creates follow the namespace's
-// within a millisecond, so kube-apiserver sometimes holds them 50 ms
+// own creation: the copy from the namespace's, each ServiceAccount's entry
+// from that ServiceAccount's appearance. Creates that follow a namespace's
+// within milliseconds (kube-controller-manager's default ServiceAccount, the
+// bench's own two) are sometimes held 50 ms by kube-apiserver
 // (NamespaceLifecycle admission waits that long for its informer to see a
 // namespace it does not know yet); timing their entries from the namespace's
-// creation would measure that wait, not the operator.
+// creation would measure that wait, not the operator. That figure is
+// printed beside it, with kube-controller-manager's part on its own.
 func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
 	n := b.cfg.newNamespaces
 	logf("new namespaces: creating %d namespaces one at a time", n)
-	var served, all, cp, kcm, after, user []time.Duration
+	var served, withDefault, all, cp, kcm, after, user []time.Duration
 	waitProfile := b.profile(ctx, "newns", 10*time.Second)
 	start := time.Now()
 	for i := range n {
@@ -343,13 +349,14 @@ func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
 		}
 		b.newNS = append(b.newNS, name)
 		fs := b.obs.timesOf(name)
-		worst := max(fs.copyAt.Sub(t0), fs.entryAt["default"].Sub(t0))
+		worst := max(fs.copyAt.Sub(t0), fs.entryAt["default"].Sub(fs.defaultAt))
 		for _, sa := range extraSAs {
 			d := fs.entryAt[sa].Sub(fs.saAt[sa])
 			user = append(user, d)
 			worst = max(worst, d)
 		}
 		served = append(served, worst)
+		withDefault = append(withDefault, max(fs.copyAt.Sub(t0), fs.entryAt["default"].Sub(t0)))
 		all = append(all, last.Sub(t0))
 		cp = append(cp, fs.copyAt.Sub(t0))
 		kcm = append(kcm, fs.defaultAt.Sub(t0))
@@ -358,13 +365,13 @@ func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
 	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
 		return err
 	}
-	r := &newNSResult{served: summarize(served), all: summarize(all), copy: summarize(cp), kcmDefault: summarize(kcm),
+	r := &newNSResult{served: summarize(served), withDefault: summarize(withDefault), all: summarize(all), copy: summarize(cp), kcmDefault: summarize(kcm),
 		afterDefault: summarize(after), user: summarize(user), count: n,
 		writes: b.audit.count(operatorUser, start, time.Now())}
 	b.res.newNS = r
 	waitProfile()
-	logf("new namespaces: served (each thing from its own creation) p50 %s p99 %s; everything from the namespace's creation p50 %s p99 %s; copy p50 %s p99 %s; default ServiceAccount (kube-controller-manager) p50 %s p99 %s, its entry after it p50 %s p99 %s; bench ServiceAccounts' entries p50 %s p99 %s",
-		round(r.served.p50), round(r.served.p99), round(r.all.p50), round(r.all.p99), round(r.copy.p50), round(r.copy.p99),
+	logf("new namespaces: served (each thing from its own creation) p50 %s p99 %s; copy and default ServiceAccount's entry from the namespace's creation p50 %s p99 %s; everything from the namespace's creation p50 %s p99 %s; copy p50 %s p99 %s; default ServiceAccount (kube-controller-manager) p50 %s p99 %s, its entry after it p50 %s p99 %s; bench ServiceAccounts' entries p50 %s p99 %s",
+		round(r.served.p50), round(r.served.p99), round(r.withDefault.p50), round(r.withDefault.p99), round(r.all.p50), round(r.all.p99), round(r.copy.p50), round(r.copy.p99),
 		round(r.kcmDefault.p50), round(r.kcmDefault.p99), round(r.afterDefault.p50), round(r.afterDefault.p99), round(r.user.p50), round(r.user.p99))
 	logf("new namespaces: operator writes: %s (409 conflicts %d)", r.writes.breakdown(), r.writes.conflicts)
 	return nil
