@@ -56,6 +56,7 @@ type flags struct {
 	leaderElectionNamespace string
 	secureMetrics           bool
 	enableHTTP2             bool
+	kubeAPIHTTP2            bool
 	sourceNamespaces        string
 	qps                     float64
 	burst                   int
@@ -86,6 +87,7 @@ func main() {
 			"Default: $POD_NAMESPACE, else regcred-system.")
 	flag.Float64Var(&f.qps, "kube-api-qps", 1000, "Client-side limit of requests per second to the API server (negative: no limit).")
 	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server.")
+	flag.BoolVar(&f.kubeAPIHTTP2, "kube-api-http2", false, "Talk HTTP/2 to the API server (one multiplexed connection) instead of HTTP/1.1 (a connection per request in flight), which keeps many parallel writes faster.")
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredentials reconciled at once.")
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "Namespaces worked on at once within one reconcile.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
@@ -132,6 +134,9 @@ func run(ctx context.Context, f flags) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	controllers.ConfigureRESTClient(cfg, f.qps, f.burst)
+	if !f.kubeAPIHTTP2 {
+		controllers.UseHTTP1(cfg)
+	}
 
 	var tlsOpts []func(*tls.Config)
 	if !f.enableHTTP2 {
@@ -187,6 +192,6 @@ func run(ctx context.Context, f flags) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	setupLog.Info("starting manager", "sourceNamespaces", sourceNamespaces, "qps", f.qps, "burst", f.burst)
+	setupLog.Info("starting manager", "sourceNamespaces", sourceNamespaces, "qps", f.qps, "burst", f.burst, "http2", f.kubeAPIHTTP2)
 	return mgr.Start(ctx)
 }

@@ -180,6 +180,7 @@ func startManager() (*runningManager, error) {
 	w := &writeCounter{}
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, w: w} }
 	controllers.ConfigureRESTClient(cfg, 1000, 2000)
+	controllers.UseHTTP1(cfg)
 	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{sourceNS}),
