@@ -131,6 +131,12 @@ func TestNamespaceLabelledLaterAndServiceAccountCreatedLater(t *testing.T) {
 	g.Eventually(func() []string { return pullSecretNames(getSA(ns, "ci-runner")) }, wait, tick).Should(Equal([]string{src.Name}))
 	g.Consistently(func() []string { return pullSecretNames(getSA(ns, "app")) }, time.Second, tick).Should(BeEmpty())
 	g.Eventually(func() int32 { return getRC(rc.Name).Status.PatchedServiceAccounts }, wait, tick).Should(BeEquivalentTo(2))
+
+	// someone replaces the list: theirs stays, ours comes back after it
+	sa := getSA(ns, "default")
+	sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "theirs"}}
+	g.Expect(k8s.Update(ctx, sa)).To(Succeed())
+	g.Eventually(func() []string { return pullSecretNames(getSA(ns, "default")) }, wait, tick).Should(Equal([]string{"theirs", src.Name}))
 }
 
 // Behaviour 3: rotation reaches every copy; a copy edited or deleted by
