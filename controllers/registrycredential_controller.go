@@ -634,6 +634,7 @@ func (r *RegistryCredentialReconciler) finalize(ctx context.Context, rc *registr
 		return err
 	}
 	r.forgetConflicts(rc.UID)
+	r.selectors.Delete(rc.UID)
 	r.written.Delete(rc.UID)
 	r.requeueSoon.Delete(rc.UID)
 	r.metrics.forget(rc.Name)
