@@ -58,6 +58,7 @@ const (
 	labelRounds    = "bench.regcred.dev/rounds" // the N namespaces only: selected by the extra fan-out rounds
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	managedByValue = "regcred-operator"
+	baselineValue  = "regcred-bench-base" // managed-by of the baseline's Secrets
 	nsPrefix       = "bench-"
 )
 

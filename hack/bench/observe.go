@@ -75,8 +75,11 @@ func newObserver(target string, sas []string) *observer {
 // start runs the informers and waits for their first List.
 func (o *observer) start(ctx context.Context, cs kubernetes.Interface) error {
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0)
+	// The operator's copies, and the baseline's Secrets too: the API server
+	// then streams every Secret write of either to a watcher here, so the
+	// baseline pays for the same watch the operator's writes are timed by.
 	copies := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-		lo.LabelSelector = labelManagedBy + "=" + managedByValue
+		lo.LabelSelector = labelManagedBy + " in (" + managedByValue + "," + baselineValue + ")"
 	}))
 	saInf := f.Core().V1().ServiceAccounts().Informer()
 	secInf := copies.Core().V1().Secrets().Informer()
