@@ -103,7 +103,8 @@ func (r *RegistryCredentialReconciler) onNamespace(ctx context.Context, ns *core
 func (r *RegistryCredentialReconciler) onServiceAccount(ctx context.Context, sa *corev1.ServiceAccount, created, deleted bool, q queue) {
 	ns := &corev1.Namespace{}
 	nsErr := r.Get(ctx, types.NamespacedName{Name: sa.Namespace}, ns)
-	for i, rcs := 0, r.listCredentials(ctx); i < len(rcs); i++ {
+	rcs := r.listCredentials(ctx)
+	for i := range rcs {
 		rc := &rcs[i]
 		_, recorded := sa.Annotations[AddedByAnnotation(rc.Name)]
 		serves := false
@@ -174,9 +175,12 @@ func (r *RegistryCredentialReconciler) copyNeedsWork(ctx context.Context, s *cor
 	if s.Name != rc.TargetName() {
 		return true // a stale name: the whole pass removes it
 	}
-	src := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: rc.Spec.SecretRef.Namespace, Name: rc.Spec.SecretRef.Name}, src); err != nil {
+	src, _, _, err := r.source(ctx, rc)
+	switch {
+	case err != nil:
 		return true
+	case src == nil:
+		return false // an unusable source leaves the copies alone; the status says why
 	}
 	return copyDrift(s, rc, src.Type, r.sourceHash(src)) != ""
 }

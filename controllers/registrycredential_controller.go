@@ -482,23 +482,21 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 
 	if !(ns == src.Namespace && target == src.Name) {
 		cached := listed
-		c := &corev1.Secret{}
-		var err error
-		if listed == nil {
-			err = r.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, c)
-		}
-		switch {
-		case listed != nil:
-		case err == nil && c.Labels[LabelManagedBy] == ManagedByValue:
-			cached = c
-		case err == nil:
-			// a source namespace Secret that is not ours holds the name.
-			out.copy = copyConflict
-			out.detail = fmt.Sprintf("Secret %s/%s exists and was not created by regcred-operator; it is left alone", ns, target)
-			return out
-		case !apierrors.IsNotFound(err):
-			out.copy, out.err = copyFailed, err
-			return out
+		if cached == nil {
+			c := &corev1.Secret{}
+			err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, c)
+			switch {
+			case err == nil && c.Labels[LabelManagedBy] == ManagedByValue:
+				cached = c
+			case err == nil:
+				// a source namespace Secret that is not ours holds the name.
+				out.copy = copyConflict
+				out.detail = fmt.Sprintf("Secret %s/%s exists and was not created by regcred-operator; it is left alone", ns, target)
+				return out
+			case !apierrors.IsNotFound(err):
+				out.copy, out.err = copyFailed, err
+				return out
+			}
 		}
 		out.copy, out.detail, out.err = r.ensureCopy(ctx, rc, cached, desiredCopy(rc, src, ns), wantHash)
 		switch out.copy {
