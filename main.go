@@ -60,6 +60,7 @@ type flags struct {
 	sourceNamespaces        string
 	qps                     float64
 	burst                   int
+	kubeAPICompression      bool
 	maxConcurrentReconciles int
 	parallelWrites          int
 	pprofAddr               string
@@ -88,6 +89,7 @@ func main() {
 	flag.Float64Var(&f.qps, "kube-api-qps", 1000, "Client-side limit of requests per second to the API server (negative: no limit).")
 	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server.")
 	flag.BoolVar(&f.kubeAPIHTTP2, "kube-api-http2", false, "Talk HTTP/2 to the API server (one multiplexed connection) instead of HTTP/1.1 (a connection per request in flight), which keeps many parallel writes faster.")
+	flag.BoolVar(&f.kubeAPICompression, "kube-api-compression", false, "Ask the API server to gzip responses (lists and watch streams). Off by default: in a cluster the network is cheap and gzip costs CPU on both sides, the API server's included; turn it on for an API server behind a slow link.")
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredentials reconciled at once.")
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "Namespaces worked on at once within one reconcile.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
@@ -134,8 +136,9 @@ func run(ctx context.Context, f flags) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	controllers.ConfigureRESTClient(cfg, f.qps, f.burst)
+	cfg.DisableCompression = !f.kubeAPICompression
 	if !f.kubeAPIHTTP2 {
-		controllers.UseHTTP1(cfg)
+		controllers.UseHTTP1(cfg, f.parallelWrites)
 	}
 
 	var tlsOpts []func(*tls.Config)
@@ -192,6 +195,6 @@ func run(ctx context.Context, f flags) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	setupLog.Info("starting manager", "sourceNamespaces", sourceNamespaces, "qps", f.qps, "burst", f.burst, "http2", f.kubeAPIHTTP2)
+	setupLog.Info("starting manager", "sourceNamespaces", sourceNamespaces, "qps", f.qps, "burst", f.burst, "http2", f.kubeAPIHTTP2, "compression", f.kubeAPICompression)
 	return mgr.Start(ctx)
 }

@@ -62,17 +62,6 @@ func ConfigureRESTClient(cfg *rest.Config, qps float64, burst int) {
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 }
 
-// UseHTTP1 makes the operator's clients talk HTTP/1.1 to the API server: a
-// connection per request in flight (and per watch) instead of every request
-// multiplexed over one HTTP/2 connection. kube-apiserver handles all frames
-// of an HTTP/2 connection in one loop; with a hundred writes in flight that
-// loop, not the API server's capacity, set the pace of a fan-out (5-round
-// A/B on 2 cores: rotation of 1,000 copies median 2.1-2.7 s over HTTP/2,
-// 1.5-2.2 s over HTTP/1.1; fan-out 5.8-6.8 s against 5.9-6.1 s).
-func UseHTTP1(cfg *rest.Config) {
-	cfg.TLSClientConfig.NextProtos = []string{"http/1.1"}
-}
-
 // Options tune the controller.
 type Options struct {
 	// MaxConcurrentReconciles is how many RegistryCredentials are reconciled at once.

@@ -180,7 +180,7 @@ func startManager() (*runningManager, error) {
 	w := &writeCounter{}
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, w: w} }
 	controllers.ConfigureRESTClient(cfg, 1000, 2000)
-	controllers.UseHTTP1(cfg)
+	controllers.UseHTTP1(cfg, 128)
 	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{sourceNS}),
