@@ -28,23 +28,31 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// The baselines run before the operator starts, against the same N
-// namespaces, so that nothing else competes for the two cores. They make the
-// writes the operator makes, as a plain client-go program would, with no
-// client-side rate limit and a flat pool of workers over all writes:
+// The baselines make the writes the operator makes, against the same N
+// namespaces, as a plain client-go program would, with no client-side rate
+// limit and a flat pool of workers over all writes:
 //
 //   - fan-out: create N Secrets (the copy's size, labels and annotations) and
 //     patch 3N ServiceAccounts with a JSON merge patch that carries the
 //     resourceVersion (optimistic lock), the whole imagePullSecrets list and a
 //     record annotation, as the operator does;
-//   - rotation: update (PUT) those N Secrets with new data.
+//   - rotation: update (PUT) N such Secrets with new data.
 //
-// Each is tried with every -workers count over protobuf (the operator's wire
-// format for built-in types), then over JSON with the best count; the
-// fastest is the baseline. The bench's own watch (which times the operator)
-// watches the baseline's Secrets as it watches the copies, so both pay the
-// API server the same for it. Every fan-out trial writes different names and is
-// undone afterwards, so each one is a fresh fan-out on the same world.
+// Calibration, before the operator starts: each is tried with every -workers
+// count over protobuf (the operator's wire format for built-in types), then
+// over JSON with the best count. Paired trials: the fastest configuration
+// runs again right before each of the operator's rounds, so that both sample
+// the same minutes of this VM, whose speed drifts by tens of percent; the
+// table compares the medians of the rounds and of the paired trials. No
+// operator runs during a fan-out trial (it watches every ServiceAccount, so
+// it would receive the baseline's patches): it is stopped for the paired
+// trial and started again before its round. It runs during the paired
+// rotation trials, whose Secrets it does not watch.
+//
+// The bench's own watch (which times the operator) watches the baseline's
+// Secrets as it watches the copies, so both pay the API server the same for
+// it. Every fan-out trial writes different names and is undone afterwards,
+// so each one is a fresh fan-out on the same world.
 
 func (b *bench) baselineClient(contentType string) (kubernetes.Interface, error) {
 	if contentType == "protobuf" {
@@ -57,118 +65,140 @@ func (b *bench) baselineClient(contentType string) (kubernetes.Interface, error)
 // trials update.
 type baselineSecrets []*corev1.Secret
 
-func (b *bench) runBaselines(ctx context.Context) error {
-	var last baselineSecrets
-	trialN := 0
-	fanout := func(workers int, ct string) (trial, error) {
-		trialN++
-		name := fmt.Sprintf("bl-fanout-%d", trialN)
-		cs, err := b.baselineClient(ct)
-		if err != nil {
-			return trial{}, err
-		}
-		sas, err := b.listServiceAccounts(ctx)
-		if err != nil {
-			return trial{}, err
-		}
-		secrets := make(baselineSecrets, len(b.namespaces))
-		jobs := 4 * len(b.namespaces)
-		t0 := time.Now()
-		d, err := pool(ctx, workers, jobs, func(ctx context.Context, i int) error {
-			ns := b.namespaces[i/4]
-			if i%4 == 0 {
-				s, err := cs.CoreV1().Secrets(ns).Create(ctx, b.baselineSecret(ns, name), metav1.CreateOptions{FieldManager: baselineUser})
-				secrets[i/4] = s
-				return err
-			}
-			sa := sas[ns][serviceAccounts[i%4-1]]
-			if sa == nil {
-				return fmt.Errorf("no ServiceAccount %s/%s", ns, serviceAccounts[i%4-1])
-			}
-			_, err := cs.CoreV1().ServiceAccounts(ns).Patch(ctx, sa.Name, types.MergePatchType, saPatch(sa, name), metav1.PatchOptions{FieldManager: baselineUser})
-			return err
-		})
-		if err != nil {
-			return trial{}, err
-		}
-		b.audit.sync(ctx, time.Now())
-		writes := b.audit.count(baselineUser, t0, time.Now()).writes
-		if err := b.undoFanout(ctx, sas, secrets, name); err != nil {
-			return trial{}, err
-		}
-		tr := trial{d: d, workers: workers, contentType: ct, writes: writes}
-		b.res.baselineTrials = append(b.res.baselineTrials, fmt.Sprintf("fan-out %s x%d: %s", ct, workers, round(d)))
-		logf("baseline fan-out: %d writes (%d seen in the audit log) with %d workers over %s: %s (%.0f writes/s)",
-			jobs, writes, workers, ct, round(d), float64(jobs)/d.Seconds())
-		return tr, nil
+// baselineFanoutTrial creates N Secrets and patches 3N ServiceAccounts with
+// workers over ct, times it, and undoes it (untimed).
+func (b *bench) baselineFanoutTrial(ctx context.Context, workers int, ct string) (trial, error) {
+	b.trialN++
+	name := fmt.Sprintf("bl-fanout-%d", b.trialN)
+	cs, err := b.baselineClient(ct)
+	if err != nil {
+		return trial{}, err
 	}
-	rotation := func(workers int, ct string) (trial, error) {
-		trialN++
-		if last == nil {
-			var err error
-			if last, err = b.rotationSecrets(ctx); err != nil {
-				return trial{}, err
-			}
-		}
-		cs, err := b.baselineClient(ct)
-		if err != nil {
-			return trial{}, err
-		}
-		data := []byte(dockerConfig("bench", fmt.Sprintf("baseline-%d", trialN), server))
-		t0 := time.Now()
-		d, err := pool(ctx, workers, len(last), func(ctx context.Context, i int) error {
-			s := last[i].DeepCopy()
-			s.Data = map[string][]byte{corev1.DockerConfigJsonKey: data}
-			out, err := cs.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{FieldManager: baselineUser})
-			if err == nil {
-				last[i] = out
-			}
-			return err
-		})
-		if err != nil {
-			return trial{}, err
-		}
-		b.audit.sync(ctx, time.Now())
-		writes := b.audit.count(baselineUser, t0, time.Now()).writes
-		b.res.baselineTrials = append(b.res.baselineTrials, fmt.Sprintf("rotation %s x%d: %s", ct, workers, round(d)))
-		logf("baseline rotation: %d updates (%d seen in the audit log) with %d workers over %s: %s (%.0f writes/s)",
-			len(last), writes, workers, ct, round(d), float64(len(last))/d.Seconds())
-		return trial{d: d, workers: workers, contentType: ct, writes: writes}, nil
+	sas, err := b.listServiceAccounts(ctx)
+	if err != nil {
+		return trial{}, err
 	}
+	secrets := make(baselineSecrets, len(b.namespaces))
+	jobs := 4 * len(b.namespaces)
+	waitProfile := func() {}
+	if b.trialN == 1 {
+		waitProfile = b.profile(ctx, "baseline-fanout", 4*time.Second)
+	}
+	cpu0 := sampleCPU(b.opPID())
+	t0 := time.Now()
+	d, err := pool(ctx, workers, jobs, func(ctx context.Context, i int) error {
+		ns := b.namespaces[i/4]
+		if i%4 == 0 {
+			s, err := cs.CoreV1().Secrets(ns).Create(ctx, b.baselineSecret(ns, name), metav1.CreateOptions{FieldManager: baselineUser})
+			secrets[i/4] = s
+			return err
+		}
+		sa := sas[ns][serviceAccounts[i%4-1]]
+		if sa == nil {
+			return fmt.Errorf("no ServiceAccount %s/%s", ns, serviceAccounts[i%4-1])
+		}
+		_, err := cs.CoreV1().ServiceAccounts(ns).Patch(ctx, sa.Name, types.MergePatchType, saPatch(sa, name), metav1.PatchOptions{FieldManager: baselineUser})
+		return err
+	})
+	if err != nil {
+		return trial{}, err
+	}
+	cpu := cpu0.since(b.opPID())
+	waitProfile() // before the untimed undo, which it would count
+	b.audit.sync(ctx, time.Now())
+	writes := b.audit.count(baselineUser, t0, time.Now()).writes
+	if err := b.undoFanout(ctx, sas, secrets, name); err != nil {
+		return trial{}, err
+	}
+	logf("baseline fan-out: %d writes (%d seen in the audit log) with %d workers over %s: %s (%.0f writes/s); %s",
+		jobs, writes, workers, ct, round(d), float64(jobs)/d.Seconds(), cpu)
+	return trial{d: d, workers: workers, contentType: ct, writes: writes, cpu: cpu}, nil
+}
 
-	best := func(run func(int, string) (trial, error)) (trial, error) {
+// baselineRotationTrial updates (PUT) the N rotation Secrets with new data.
+func (b *bench) baselineRotationTrial(ctx context.Context, workers int, ct string) (trial, error) {
+	b.trialN++
+	if b.rotationSet == nil {
+		var err error
+		if b.rotationSet, err = b.rotationSecrets(ctx); err != nil {
+			return trial{}, err
+		}
+	}
+	last := b.rotationSet
+	cs, err := b.baselineClient(ct)
+	if err != nil {
+		return trial{}, err
+	}
+	data := []byte(dockerConfig("bench", fmt.Sprintf("baseline-%d", b.trialN), server))
+	cpu0 := sampleCPU(b.opPID())
+	t0 := time.Now()
+	d, err := pool(ctx, workers, len(last), func(ctx context.Context, i int) error {
+		s := last[i].DeepCopy()
+		s.Data = map[string][]byte{corev1.DockerConfigJsonKey: data}
+		out, err := cs.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{FieldManager: baselineUser})
+		if err == nil {
+			last[i] = out
+		}
+		return err
+	})
+	if err != nil {
+		return trial{}, err
+	}
+	cpu := cpu0.since(b.opPID())
+	b.audit.sync(ctx, time.Now())
+	writes := b.audit.count(baselineUser, t0, time.Now()).writes
+	logf("baseline rotation: %d updates (%d seen in the audit log) with %d workers over %s: %s (%.0f writes/s); %s",
+		len(last), writes, workers, ct, round(d), float64(len(last))/d.Seconds(), cpu)
+	return trial{d: d, workers: workers, contentType: ct, writes: writes, cpu: cpu}, nil
+}
+
+// deleteRotationSecrets removes the rotation trials' Secrets (untimed).
+func (b *bench) deleteRotationSecrets(ctx context.Context) error {
+	set := b.rotationSet
+	b.rotationSet = nil
+	_, err := pool(ctx, 64, len(set), func(ctx context.Context, i int) error {
+		return b.admin.CoreV1().Secrets(set[i].Namespace).Delete(ctx, set[i].Name, metav1.DeleteOptions{})
+	})
+	return err
+}
+
+// runBaselines calibrates the baselines before the operator starts, with
+// nothing else competing for the two cores: every -workers count over
+// protobuf, then the best count over JSON. The fastest configuration is the
+// one the paired trials (run beside the operator's rounds) use.
+func (b *bench) runBaselines(ctx context.Context) error {
+	best := func(kind string, run func(context.Context, int, string) (trial, error)) (trial, error) {
 		var top trial
-		for _, w := range b.cfg.workers {
-			t, err := run(w, "protobuf")
-			if err != nil {
-				return trial{}, err
-			}
+		note := func(t trial) {
+			b.res.baselineTrials = append(b.res.baselineTrials, fmt.Sprintf("%s %s x%d: %s", kind, t.contentType, t.workers, round(t.d)))
 			if top.d == 0 || t.d < top.d {
 				top = t
 			}
 		}
-		t, err := run(top.workers, "json")
+		for _, w := range b.cfg.workers {
+			t, err := run(ctx, w, "protobuf")
+			if err != nil {
+				return trial{}, err
+			}
+			note(t)
+		}
+		t, err := run(ctx, top.workers, "json")
 		if err != nil {
 			return trial{}, err
 		}
-		if t.d < top.d {
-			top = t
-		}
+		note(t)
 		return top, nil
 	}
 	var err error
-	if b.res.baselineFanout, err = best(fanout); err != nil {
+	if b.res.baselineFanout, err = best("fan-out", b.baselineFanoutTrial); err != nil {
 		return err
 	}
 	if b.cfg.scenarios["rotation"] {
-		if b.res.baselineRotation, err = best(rotation); err != nil {
+		if b.res.baselineRotation, err = best("rotation", b.baselineRotationTrial); err != nil {
 			return err
 		}
-		_, err = pool(ctx, 64, len(last), func(ctx context.Context, i int) error {
-			return b.admin.CoreV1().Secrets(last[i].Namespace).Delete(ctx, last[i].Name, metav1.DeleteOptions{})
-		})
 	}
-	return err
+	return nil
 }
 
 // undoFanout puts the world back as it was before a fan-out trial (untimed,

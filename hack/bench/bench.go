@@ -99,14 +99,17 @@ type bench struct {
 	sourceData  string   // current .dockerconfigjson of the source
 	k8sVersion  string
 	profileStop func()
+	trialN      int             // baseline trials so far (each writes its own names)
+	rotationSet baselineSecrets // the Secrets the baseline rotation trials update
 
 	res results
 }
 
 // results are the measurements the table is made of.
 type results struct {
-	baselineFanout, baselineRotation trial
-	baselineTrials                   []string
+	baselineFanout, baselineRotation trial    // the calibration's best
+	baselineTrials                   []string // every calibration trial
+	pairedFanout, pairedRotation     []trial  // run right before each round
 	fanout, rotation                 timing   // the best round
 	fanoutRounds, rotationRounds     []timing // every round
 	fanoutWrites, rotationWrites     requestCounts
@@ -130,6 +133,15 @@ type trial struct {
 	workers     int
 	contentType string
 	writes      int
+	cpu         cpuUsage
+}
+
+// opPID is the running operator's process id, 0 when there is none.
+func (b *bench) opPID() int {
+	if b.op == nil {
+		return 0
+	}
+	return b.op.pid()
 }
 
 func (b *bench) note(format string, args ...any) {

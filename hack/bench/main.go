@@ -81,14 +81,14 @@ func parseFlags() config {
 	root := testenv.RepoRoot()
 	var workers, scen, opArgs string
 	flag.IntVar(&c.n, "n", 1000, "Namespaces selected by the RegistryCredential (each with 3 ServiceAccounts). -short: 100.")
-	flag.BoolVar(&c.short, "short", false, "Quick run (N=100, 1 minute steady state, fewer Secrets and Pods): under 3 minutes, for CI.")
+	flag.BoolVar(&c.short, "short", false, "Quick run (N=100, 1 minute steady state, 3 rounds, fewer Secrets and Pods): under 3 minutes, for CI.")
 	flag.DurationVar(&c.steady, "steady", 5*time.Minute, "Steady-state window in which operator writes are counted. -short: 1m.")
 	flag.IntVar(&c.newNamespaces, "new-namespaces", 200, "Namespaces created one at a time for the new-namespace latency.")
 	flag.IntVar(&c.unrelated, "unrelated-secrets", 20000, "Unrelated 10 KiB Secrets added for the memory scenario. -short: 2000.")
 	flag.IntVar(&c.unrelatedNamespaces, "unrelated-namespaces", 100, "Namespaces the unrelated Secrets are spread over.")
 	flag.IntVar(&c.pods, "pods", 1000, "Pods created per webhook measurement. -short: 300.")
 	flag.IntVar(&c.podConcurrency, "pod-concurrency", 50, "Concurrent Pod creators in the webhook scenario.")
-	flag.IntVar(&c.rounds, "rounds", 3, "Fan-out and rotation rounds; the best counts, as the best baseline trial does.")
+	flag.IntVar(&c.rounds, "rounds", 5, "Fan-out and rotation rounds, each right after a baseline trial (paired); the table compares the medians. -short: 3.")
 	flag.StringVar(&workers, "workers", "8,16,32,64", "Worker counts the baseline tries (the best is kept).")
 	flag.StringVar(&opArgs, "operator-args", "", "Extra operator flags, space separated (e.g. \"--parallel-writes=64 --kube-api-qps=-1\").")
 	flag.StringVar(&scen, "scenarios", "all", "Comma-separated subset of "+strings.Join(allScenarios, ",")+" (fanout always runs).")
@@ -119,6 +119,9 @@ func parseFlags() config {
 		}
 		if !set["pods"] {
 			c.pods = 300
+		}
+		if !set["rounds"] {
+			c.rounds = 3
 		}
 	}
 	if c.timeout == 0 {

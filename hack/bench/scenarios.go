@@ -50,7 +50,7 @@ func (b *bench) profile(ctx context.Context, name string, d time.Duration) func(
 		return func() {}
 	}
 	var wg sync.WaitGroup
-	if b.op.pprofAddr != "" {
+	if b.op != nil && b.op.pprofAddr != "" {
 		path := filepath.Join(b.cfg.profileDir, name+".pprof")
 		wg.Go(func() {
 			if err := b.op.fetchProfile(ctx, d, path); err != nil {
@@ -92,6 +92,9 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 			SecretRef:         registryv1alpha1.SecretReference{Namespace: sourceNS, Name: sourceName},
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelTarget: "true"}},
 		},
+	}
+	if err := b.pairedFanoutTrial(ctx); err != nil {
+		return err
 	}
 	waitProfile := b.profile(ctx, "fanout", max(5*time.Second, 3*b.res.baselineFanout.d))
 	t0 := time.Now()
@@ -145,6 +148,9 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 				DeletionPolicy:    registryv1alpha1.DeletionPolicyDelete,
 			},
 		}
+		if err := b.pairedFanoutTrial(ctx); err != nil {
+			return err
+		}
 		t, err := b.fanoutRound(ctx, rc, target)
 		if err != nil {
 			return fmt.Errorf("round %d: %w", r, err)
@@ -163,10 +169,31 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 
 const roundsSource = sourceName + "-rounds"
 
+// pairedFanoutTrial runs the calibrated baseline fan-out once more, right
+// before one of the operator's rounds. The operator is stopped meanwhile (it
+// watches every ServiceAccount, so it would receive the baseline's patches
+// and take CPU from it) and started again afterwards, idle before the round
+// begins; the round then starts with no connections open yet, as after any
+// restart.
+func (b *bench) pairedFanoutTrial(ctx context.Context) error {
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	b.op.stop(30 * time.Second)
+	bl := b.res.baselineFanout
+	t, err := b.baselineFanoutTrial(ctx, bl.workers, bl.contentType)
+	if err != nil {
+		return fmt.Errorf("paired baseline fan-out: %w", err)
+	}
+	b.res.pairedFanout = append(b.res.pairedFanout, t)
+	return b.startOperator(ctx, nil)
+}
+
 // fanoutRound creates rc and times it until every namespace it selects (the
 // N namespaces) has the copy named target and every ServiceAccount lists it.
 func (b *bench) fanoutRound(ctx context.Context, rc *registryv1alpha1.RegistryCredential, target string) (timing, error) {
 	w := b.obs.watch(b.namespaces, b.obs.syncedFor(target))
+	cpu0 := sampleCPU(b.op.pid())
 	t0 := time.Now()
 	if err := b.crc.Create(ctx, rc); err != nil {
 		return timing{}, err
@@ -175,7 +202,10 @@ func (b *bench) fanoutRound(ctx context.Context, rc *registryv1alpha1.RegistryCr
 	if err != nil {
 		return timing{}, err
 	}
-	return b.timed(ctx, t0, last, "secrets", "serviceaccounts"), nil
+	cpu := cpu0.since(b.op.pid())
+	t := b.timed(ctx, t0, last, "secrets", "serviceaccounts")
+	t.cpu = cpu
+	return t, nil
 }
 
 // deleteCredential deletes rc and waits until it is gone and the operator is
@@ -206,11 +236,12 @@ type timing struct {
 	watch    time.Duration // from the change to the bench's watch seeing the last of it
 	reaction time.Duration // from the change to the first write
 	writes   int
+	cpu      cpuUsage // from the change until the bench's watch saw the end state
 }
 
 func (t timing) String() string {
-	return fmt.Sprintf("first write after %s, %d writes, last one done after %s, seen by the bench's watch after %s",
-		round(t.reaction), t.writes, round(t.d), round(t.watch))
+	return fmt.Sprintf("first write after %s, %d writes, last one done after %s, seen by the bench's watch after %s; %s",
+		round(t.reaction), t.writes, round(t.d), round(t.watch), t.cpu)
 }
 
 // timed measures, like the baseline's wall time, from t0 (the change was
@@ -252,8 +283,19 @@ func (b *bench) waitStatus(ctx context.Context, want int, timeout time.Duration)
 
 // scenarioRotation: new data in the source; time until every copy has it.
 // Repeated -rounds times; the best round counts.
-func (b *bench) scenarioRotation(ctx context.Context) error {
+func (b *bench) scenarioRotation(ctx context.Context) (err error) {
+	defer func() {
+		if derr := b.deleteRotationSecrets(ctx); err == nil {
+			err = derr
+		}
+	}()
 	for r := 1; r <= b.cfg.rounds; r++ {
+		bl := b.res.baselineRotation
+		pt, err := b.baselineRotationTrial(ctx, bl.workers, bl.contentType)
+		if err != nil {
+			return fmt.Errorf("paired baseline rotation: %w", err)
+		}
+		b.res.pairedRotation = append(b.res.pairedRotation, pt)
 		data := dockerConfig("bench", fmt.Sprintf("password-%d", r+1), server)
 		logf("rotation: changing the source's data (round %d)", r)
 		w := b.obs.watch(b.namespaces, b.obs.copyHolds(data))
@@ -261,8 +303,9 @@ func (b *bench) scenarioRotation(ctx context.Context) error {
 		if r == 1 {
 			waitProfile = b.profile(ctx, "rotation", max(5*time.Second, 3*b.res.baselineRotation.d))
 		}
+		cpu0 := sampleCPU(b.op.pid())
 		t0 := time.Now()
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			s, err := b.admin.CoreV1().Secrets(sourceNS).Get(ctx, sourceName, metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -280,7 +323,9 @@ func (b *bench) scenarioRotation(ctx context.Context) error {
 			b.res.rotationErr = err
 			return err
 		}
+		cpu := cpu0.since(b.op.pid())
 		t := b.timed(ctx, t0, last, "secrets")
+		t.cpu = cpu
 		b.res.rotationRounds = append(b.res.rotationRounds, t)
 		if r == 1 || t.d < b.res.rotation.d {
 			b.res.rotation = t
