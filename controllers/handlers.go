@@ -102,7 +102,7 @@ func (r *RegistryCredentialReconciler) onNamespace(ctx context.Context, ns *core
 // already lists the secret, changes at most the status counts.
 func (r *RegistryCredentialReconciler) onServiceAccount(ctx context.Context, sa *corev1.ServiceAccount, created, deleted bool, q queue) {
 	ns := &corev1.Namespace{}
-	nsErr := r.Get(ctx, types.NamespacedName{Name: sa.Namespace}, ns)
+	nsErr := r.Get(ctx, types.NamespacedName{Name: sa.Namespace}, ns, client.UnsafeDisableDeepCopy) // read only
 	rcs := r.listCredentials(ctx)
 	for i := range rcs {
 		rc := &rcs[i]
@@ -169,7 +169,7 @@ func (r *RegistryCredentialReconciler) onSecret(ctx context.Context, s *corev1.S
 // what its RegistryCredential would write now; true when that cannot be told.
 func (r *RegistryCredentialReconciler) copyNeedsWork(ctx context.Context, s *corev1.Secret, owner string) bool {
 	rc := &registryv1alpha1.RegistryCredential{}
-	if err := r.Get(ctx, types.NamespacedName{Name: owner}, rc); err != nil {
+	if err := r.Get(ctx, types.NamespacedName{Name: owner}, rc, client.UnsafeDisableDeepCopy); err != nil { // read only
 		return true
 	}
 	if s.Name != rc.TargetName() {

@@ -175,7 +175,8 @@ func (res *result) changed() bool {
 }
 
 // source fetches and checks the source Secret. A nil Secret comes with the
-// reason and message to report.
+// reason and message to report. The Secret is the cache's own object: read
+// it, never modify it (copies are built with DeepCopy before any write).
 func (r *RegistryCredentialReconciler) source(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (*corev1.Secret, string, string, error) {
 	ref := rc.Spec.SecretRef
 	if !AllowsAnyNamespace(r.SourceNamespaces) && !slices.Contains(r.SourceNamespaces, ref.Namespace) {
@@ -183,7 +184,9 @@ func (r *RegistryCredentialReconciler) source(ctx context.Context, rc *registryv
 			fmt.Sprintf("source namespace %q is not one the operator accepts sources from (%v); see --source-namespaces", ref.Namespace, r.SourceNamespaces), nil
 	}
 	src := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, src); err != nil {
+	// the cache's own object, not a copy: every copy event asks for the
+	// source, and nothing here modifies it.
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, src, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, registryv1alpha1.ReasonSourceNotFound,
 				fmt.Sprintf("source Secret %s/%s not found; existing copies are kept", ref.Namespace, ref.Name), nil
