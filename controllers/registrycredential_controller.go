@@ -398,8 +398,17 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 		}
 	}
 	results := make([]nsResult, len(work))
-	r.parallel(len(work), func(i int) {
+	var toSync []int
+	for i, ns := range work {
+		if n, ok := r.inSync(ctx, rc, src, wantHash, ns, have[ns]); ok {
+			results[i] = nsResult{namespace: ns, copy: copyInSync, patchedSAs: n}
+			continue
+		}
+		toSync = append(toSync, i)
+	}
+	r.parallel(len(toSync), func(j int) {
 		// namespaces in parallel, each one's ServiceAccounts in turn.
+		i := toSync[j]
 		results[i] = r.syncNamespace(ctx, rc, src, wantHash, work[i], have[work[i]], 1)
 	})
 
@@ -471,6 +480,36 @@ func (r *RegistryCredentialReconciler) sync(ctx context.Context, rc *registryv1a
 		log.Info("synced", "created", res.created, "updated", res.updated, "deleted", res.deleted, "serviceAccountWrites", res.saWrites, "selected", res.selected)
 	}
 	return res
+}
+
+// inSync reports whether namespace ns needs nothing (the copy, as listed,
+// matches and no write of ours to it is pending; every ServiceAccount is as
+// planned) and how many ServiceAccounts list the secret there. It is what
+// syncNamespace would find, without its lock or a goroutine, so that the
+// status passes that follow every change cost little; anything else goes to
+// syncNamespace.
+func (r *RegistryCredentialReconciler) inSync(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *corev1.Secret, wantHash, ns string, listed *corev1.Secret) (int, bool) {
+	if !(ns == src.Namespace && rc.TargetName() == src.Name) {
+		if listed == nil || r.expect.pending(copyKey(listed), listed.ResourceVersion) || copyDrift(listed, rc, src.Type, wantHash) != "" {
+			return 0, false
+		}
+	}
+	sas := &corev1.ServiceAccountList{}
+	if err := r.List(ctx, sas, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+		return 0, false
+	}
+	n := 0
+	for i := range sas.Items {
+		sa := &sas.Items[i]
+		want := selection.ServiceAccountSelected(&rc.Spec, sa.Name)
+		if planServiceAccount(sa, rc.Name, rc.TargetName(), want) != nil {
+			return 0, false
+		}
+		if want {
+			n++
+		}
+	}
+	return n, true
 }
 
 // syncNamespace serves one namespace: the copy first, then the
