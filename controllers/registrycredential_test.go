@@ -214,9 +214,9 @@ func TestDeselection(t *testing.T) {
 	g.Expect(getSA(nss[0], "default").Annotations).NotTo(HaveKey(controllers.AddedByAnnotation(rc.Name)))
 
 	// excluded by glob
-	cur := getRC(rc.Name)
-	cur.Spec.ExcludeNamespaces = []string{group + "-*"}
-	g.Expect(k8s.Update(ctx, cur)).To(Succeed())
+	g.Expect(updateRC(rc.Name, func(cur *registryv1alpha1.RegistryCredential) {
+		cur.Spec.ExcludeNamespaces = []string{group + "-*"}
+	})).To(Succeed())
 	g.Eventually(func() bool { _, err := getSecret(nss[1], src.Name); return apierrors.IsNotFound(err) }, wait, tick).Should(BeTrue())
 	g.Eventually(func() []string { return pullSecretNames(getSA(nss[1], "default")) }, wait, tick).Should(BeEmpty())
 	g.Eventually(func() string { return getRC(rc.Name).Status.Namespaces }, wait, tick).Should(Equal("0/0"))
@@ -464,9 +464,7 @@ func TestTargetNameChange(t *testing.T) {
 	ns := newNamespaces(t, group, 1, nil)[0]
 	rc := newCredential(t, group, src.Name, "private-registry.io", nil)
 	g.Eventually(func() []string { return pullSecretNames(getSA(ns, "default")) }, wait, tick).Should(Equal([]string{src.Name}))
-	cur := getRC(rc.Name)
-	cur.Spec.TargetSecretName = "renamed"
-	g.Expect(k8s.Update(ctx, cur)).To(Succeed())
+	g.Expect(updateRC(rc.Name, func(cur *registryv1alpha1.RegistryCredential) { cur.Spec.TargetSecretName = "renamed" })).To(Succeed())
 	g.Eventually(func() []string { return pullSecretNames(getSA(ns, "default")) }, wait, tick).Should(Equal([]string{"renamed"}))
 	g.Eventually(func() bool { _, err := getSecret(ns, src.Name); return apierrors.IsNotFound(err) }, wait, tick).Should(BeTrue())
 	_, err := getSecret(ns, "renamed")
@@ -497,9 +495,7 @@ func TestSteadyStateZeroWrites(t *testing.T) {
 		}
 		g.Expect(k8s.Update(ctx, sa)).To(Succeed())
 	}
-	cur := getRC(rc.Name)
-	cur.Labels = map[string]string{"touched": "yes"}
-	g.Expect(k8s.Update(ctx, cur)).To(Succeed())
+	g.Expect(updateRC(rc.Name, func(cur *registryv1alpha1.RegistryCredential) { cur.Labels = map[string]string{"touched": "yes"} })).To(Succeed())
 	time.Sleep(3 * time.Second)
 	g.Expect(mgr.writes.list()).To(BeEmpty(), "writes in a steady state")
 

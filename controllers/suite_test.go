@@ -38,6 +38,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -336,6 +337,20 @@ func getRC(name string) *registryv1alpha1.RegistryCredential {
 		return nil
 	}
 	return rc
+}
+
+// updateRC changes the RegistryCredential's spec or metadata as a user
+// would: read, change, write, and again on a conflict (the operator writes
+// the status, a second after changes).
+func updateRC(name string, change func(*registryv1alpha1.RegistryCredential)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		rc := &registryv1alpha1.RegistryCredential{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, rc); err != nil {
+			return err
+		}
+		change(rc)
+		return k8s.Update(context.Background(), rc)
+	})
 }
 
 // ready returns the Ready condition's status and reason ("" when absent).
