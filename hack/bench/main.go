@@ -81,7 +81,7 @@ func parseFlags() config {
 	root := testenv.RepoRoot()
 	var workers, scen, opArgs string
 	flag.IntVar(&c.n, "n", 1000, "Namespaces selected by the RegistryCredential (each with 3 ServiceAccounts). -short: 100.")
-	flag.BoolVar(&c.short, "short", false, "Quick run (N=100, 1 minute steady state, 3 rounds, fewer Secrets and Pods): under 3 minutes, for CI.")
+	flag.BoolVar(&c.short, "short", false, "Quick run (N=100, 1 minute steady state, 3 rounds, baseline workers 16 and 64, fewer Secrets and Pods): under 3 minutes, for CI.")
 	flag.DurationVar(&c.steady, "steady", 5*time.Minute, "Steady-state window in which operator writes are counted. -short: 1m.")
 	flag.IntVar(&c.newNamespaces, "new-namespaces", 200, "Namespaces created one at a time for the new-namespace latency.")
 	flag.IntVar(&c.unrelated, "unrelated-secrets", 20000, "Unrelated 10 KiB Secrets added for the memory scenario. -short: 2000.")
@@ -154,6 +154,9 @@ func parseFlags() config {
 	}
 	if len(c.workers) == 0 {
 		c.workers = []int{32}
+	}
+	if c.short && !set["workers"] {
+		c.workers = []int{16, 64} // a shorter calibration
 	}
 	c.operatorArgs = strings.Fields(opArgs)
 	c.scenarios = map[string]bool{"fanout": true}
