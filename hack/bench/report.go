@@ -64,20 +64,31 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func medianTiming(ts []timing) time.Duration {
-	ds := make([]time.Duration, len(ts))
-	for i, t := range ts {
-		ds[i] = t.d
+// durationsOf are the rounds' or trials' times.
+func durationsOf[T timing | trial](xs []T) []time.Duration {
+	ds := make([]time.Duration, len(xs))
+	for i, x := range xs {
+		switch v := any(x).(type) {
+		case timing:
+			ds[i] = v.d
+		case trial:
+			ds[i] = v.d
+		}
 	}
-	return median(ds)
+	return ds
 }
 
-func medianTrial(ts []trial) time.Duration {
-	ds := make([]time.Duration, len(ts))
-	for i, t := range ts {
-		ds[i] = t.d
+func medianTiming(ts []timing) time.Duration { return median(durationsOf(ts)) }
+
+func medianTrial(ts []trial) time.Duration { return median(durationsOf(ts)) }
+
+// listSecs is "1.23 s, 4.56 s, ...".
+func listSecs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = secs(d)
 	}
-	return median(ds)
+	return strings.Join(parts, ", ")
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
@@ -233,20 +244,6 @@ func (b *bench) report(write bool) error {
 		b.cfg.rounds, b.cfg.rounds, strings.Join(r.baselineTrials, "; "))
 	fmt.Fprintf(&sb, "Writes are counted from the API server's audit log (the operator authenticates as its own user; every request it makes is logged once), leader election (Lease writes and the \"became leader\" Event on the Lease) apart. "+
 		"CPU figures are user + system time from /proc over the timed span, for kube-apiserver, etcd, kube-controller-manager, the operator and the bench (its watch and audit-log reader; in a baseline trial also the writing client).\n\n")
-	rounds := func(ts []timing) string {
-		parts := make([]string, len(ts))
-		for i, t := range ts {
-			parts[i] = secs(t.d)
-		}
-		return strings.Join(parts, ", ")
-	}
-	trials := func(ts []trial) string {
-		parts := make([]string, len(ts))
-		for i, t := range ts {
-			parts[i] = secs(t.d)
-		}
-		return strings.Join(parts, ", ")
-	}
 	bestOf := func(ts []trial) trial {
 		var top trial
 		for _, t := range ts {
@@ -260,13 +257,13 @@ func (b *bench) report(write bool) error {
 		pb := bestOf(r.pairedFanout)
 		bs, _ := ratioOf(r.fanout.d, pb.d)
 		fmt.Fprintf(&sb, "- fan-out: paired baseline %s; ours %s; best against best %s. Our best round: %s; status Ready after %s (round 1); operator writes (round 1) %s (409 conflicts %d, other failures %d). Best paired baseline trial: %s\n",
-			trials(r.pairedFanout), rounds(r.fanoutRounds), bs, r.fanout, secs(r.fanoutStatus), r.fanoutWrites.breakdown(), r.fanoutWrites.conflicts, r.fanoutWrites.failed, pb.cpu)
+			listSecs(durationsOf(r.pairedFanout)), listSecs(durationsOf(r.fanoutRounds)), bs, r.fanout, secs(r.fanoutStatus), r.fanoutWrites.breakdown(), r.fanoutWrites.conflicts, r.fanoutWrites.failed, pb.cpu)
 	}
 	if r.rotation.d > 0 {
 		pb := bestOf(r.pairedRotation)
 		bs, _ := ratioOf(r.rotation.d, pb.d)
 		fmt.Fprintf(&sb, "- rotation: paired baseline %s; ours %s; best against best %s. Our best round: %s; operator writes (round 1) %s (409 conflicts %d). Best paired baseline trial: %s\n",
-			trials(r.pairedRotation), rounds(r.rotationRounds), bs, r.rotation, r.rotationWrites.breakdown(), r.rotationWrites.conflicts, pb.cpu)
+			listSecs(durationsOf(r.pairedRotation)), listSecs(durationsOf(r.rotationRounds)), bs, r.rotation, r.rotationWrites.breakdown(), r.rotationWrites.conflicts, pb.cpu)
 	}
 	if x := r.newNS; x != nil {
 		fmt.Fprintf(&sb, "- new namespace: row 3 times the copy from the namespace's creation and each ServiceAccount's entry from that ServiceAccount's appearance; row 3b times the default ServiceAccount's entry from the namespace's creation, kube-controller-manager's part included. Creates that follow a namespace's within milliseconds (kube-controller-manager's default ServiceAccount, the bench's two) are sometimes held 50 ms by kube-apiserver's NamespaceLifecycle admission, which waits that long for its informer to see a namespace it does not know yet. "+
