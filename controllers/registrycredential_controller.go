@@ -498,18 +498,32 @@ func (r *RegistryCredentialReconciler) inSync(ctx context.Context, rc *registryv
 	if err := r.List(ctx, sas, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return 0, false
 	}
-	n := 0
-	for i := range sas.Items {
-		sa := &sas.Items[i]
+	listing, plans := planServiceAccounts(rc, sas.Items)
+	return listing, len(plans) == 0
+}
+
+// saWrite is a ServiceAccount as cached and as it should be.
+type saWrite struct {
+	cached, planned *corev1.ServiceAccount
+	want            bool // whether it should list the secret
+}
+
+// planServiceAccounts splits one namespace's ServiceAccounts (as cached, not
+// to be modified) into the number that list the secret as they should and
+// those that need a write.
+func planServiceAccounts(rc *registryv1alpha1.RegistryCredential, sas []corev1.ServiceAccount) (listing int, writes []saWrite) {
+	target := rc.TargetName()
+	for i := range sas {
+		sa := &sas[i]
 		want := selection.ServiceAccountSelected(&rc.Spec, sa.Name)
-		if planServiceAccount(sa, rc.Name, rc.TargetName(), want) != nil {
-			return 0, false
-		}
-		if want {
-			n++
+		switch planned := planServiceAccount(sa, rc.Name, target, want); {
+		case planned != nil:
+			writes = append(writes, saWrite{cached: sa, planned: planned, want: want})
+		case want:
+			listing++
 		}
 	}
-	return n, true
+	return listing, writes
 }
 
 // syncNamespace serves one namespace: the copy first, then the
@@ -564,26 +578,16 @@ func (r *RegistryCredentialReconciler) syncNamespace(ctx context.Context, rc *re
 		out.err = err
 		return out
 	}
-	type saWrite struct {
-		cached, planned *corev1.ServiceAccount
-		want            bool
-	}
+	listing, plans := planServiceAccounts(rc, sas.Items)
+	out.patchedSAs += listing
 	var todo []saWrite
-	for i := range sas.Items {
-		sa := &sas.Items[i]
-		want := selection.ServiceAccountSelected(&rc.Spec, sa.Name)
-		planned := planServiceAccount(sa, rc.Name, target, want)
-		switch {
-		case planned == nil:
-			if want {
-				out.patchedSAs++
-			}
-		case r.expect.pending(saKey(sa), sa.ResourceVersion):
+	for _, w := range plans {
+		if r.expect.pending(saKey(w.cached), w.cached.ResourceVersion) {
 			out.saPending = true // our last patch is not in the cache yet
 			r.requeueSoon.Store(rc.UID, true)
-		default:
-			todo = append(todo, saWrite{cached: sa, planned: planned, want: want})
+			continue
 		}
+		todo = append(todo, w)
 	}
 	errs := make([]error, len(todo))
 	parallelN(len(todo), saParallel, func(i int) {
