@@ -110,7 +110,6 @@ type results struct {
 	baselineFanout, baselineRotation trial    // the calibration's best
 	baselineTrials                   []string // every calibration trial
 	pairedFanout, pairedRotation     []trial  // run right before each round
-	fanout, rotation                 timing   // the best round
 	fanoutRounds, rotationRounds     []timing // every round
 	fanoutWrites, rotationWrites     requestCounts
 	fanoutStatus                     time.Duration
