@@ -24,7 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/go-logr/zapr"
@@ -38,6 +37,8 @@ import (
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/controllers"
+	"github.com/regcred/regcred-operator/internal/credset"
+	"github.com/regcred/regcred-operator/internal/kubeclient"
 	"github.com/regcred/regcred-operator/internal/metricsauth"
 )
 
@@ -90,20 +91,14 @@ func main() {
 	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server.")
 	flag.BoolVar(&f.kubeAPIHTTP2, "kube-api-http2", false, "Talk HTTP/2 to the API server (one multiplexed connection) instead of HTTP/1.1 (a connection per request in flight), which keeps many parallel writes faster.")
 	flag.BoolVar(&f.kubeAPICompression, "kube-api-compression", false, "Ask the API server to gzip responses (lists and watch streams). Off by default: in a cluster the network is cheap and gzip costs CPU on both sides, the API server's included; turn it on for an API server behind a slow link.")
-	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredentials reconciled at once.")
-	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "Namespaces worked on at once within one reconcile.")
+	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredential status summaries computed at once.")
+	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "(RegistryCredential, namespace) work items processed at once: the writes in flight during a fan-out or rotation.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
 	bindWebhookFlags(flag.CommandLine, &f.webhook)
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
-	if os.Getenv("GOGC") == "" {
-		// Collect more often than Go's default (100): the operator's live heap
-		// is small and its bursts (fan-out, rotation) are short; this keeps
-		// its resident memory near the live heap. GOGC overrides it.
-		debug.SetGCPercent(50)
-	}
 	logger := zapr.NewLogger(crzap.NewRaw(crzap.UseFlagOptions(&zapOpts)))
 	ctrl.SetLogger(logger)
 	setupLog := ctrl.Log.WithName("setup")
@@ -135,10 +130,10 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	controllers.ConfigureRESTClient(cfg, f.qps, f.burst)
-	cfg.DisableCompression = !f.kubeAPICompression
-	if !f.kubeAPIHTTP2 {
-		controllers.UseHTTP1(cfg, f.parallelWrites)
+	if err := kubeclient.Configure(cfg, kubeclient.Options{
+		QPS: f.qps, Burst: f.burst, Compression: f.kubeAPICompression, HTTP2: f.kubeAPIHTTP2, KeepIdle: f.parallelWrites,
+	}); err != nil {
+		return err
 	}
 
 	var tlsOpts []func(*tls.Config)
@@ -176,16 +171,24 @@ func run(ctx context.Context, f flags) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	if err := (&controllers.RegistryCredentialReconciler{
-		Client:           mgr.GetClient(),
-		APIReader:        mgr.GetAPIReader(),
-		Recorder:         mgr.GetEventRecorder("regcred-operator"),
-		SourceNamespaces: sourceNamespaces,
-		ParallelWrites:   f.parallelWrites,
-	}).SetupWithManager(ctx, mgr, controllers.Options{MaxConcurrentReconciles: f.maxConcurrentReconciles}); err != nil {
-		return fmt.Errorf("setting up the controller: %w", err)
+	// one compiled snapshot of the RegistryCredentials for the controllers and
+	// the webhook.
+	credentials := &credset.Set{Reader: mgr.GetCache()}
+	if err := credentials.Follow(ctx, mgr.GetCache()); err != nil {
+		return fmt.Errorf("watching RegistryCredentials: %w", err)
 	}
-	if err := setupWebhook(ctx, mgr, f.webhook, sourceNamespaces, webhookReady, webhookCertWatcher); err != nil {
+	if err := (&controllers.Operator{
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("regcred-operator"),
+		Credentials:       credentials,
+		SourceNamespaces:  sourceNamespaces,
+		PairWorkers:       f.parallelWrites,
+		CredentialWorkers: f.maxConcurrentReconciles,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the controllers: %w", err)
+	}
+	if err := setupWebhook(ctx, mgr, f.webhook, credentials, sourceNamespaces, webhookReady, webhookCertWatcher); err != nil {
 		return err
 	}
 

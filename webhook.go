@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/regcred/regcred-operator/internal/credset"
 	podwebhook "github.com/regcred/regcred-operator/internal/webhook"
 )
 
@@ -101,7 +102,7 @@ func (w *webhookFlags) webhookServer(tlsOpts []func(*tls.Config)) (srv webhook.S
 
 // setupWebhook registers the Pod webhook and, with rotation, the certificate
 // rotator, after the controller has been set up.
-func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, sourceNamespaces []string,
+func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, credentials *credset.Set, sourceNamespaces []string,
 	ready chan struct{}, watcher *certwatcher.CertWatcher) error {
 	if !w.enable {
 		return nil
@@ -125,7 +126,7 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, sourceN
 			return fmt.Errorf("setting up webhook certificate rotation: %w", err)
 		}
 	}
-	if err := podwebhook.SetupPodWebhook(mgr, podwebhook.Options{SourceNamespaces: sourceNamespaces}); err != nil {
+	if err := podwebhook.SetupPodWebhook(mgr, credentials, podwebhook.Options{SourceNamespaces: sourceNamespaces}); err != nil {
 		return fmt.Errorf("setting up the Pod webhook: %w", err)
 	}
 	return nil

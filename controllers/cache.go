@@ -61,11 +61,6 @@ func CacheOptions(sourceNamespaces []string) cache.Options {
 	}
 }
 
-// AllowsAnyNamespace reports whether the source namespace list is "*".
-func AllowsAnyNamespace(sourceNamespaces []string) bool {
-	return slices.Contains(sourceNamespaces, "*")
-}
-
 // transformSecret strips managedFields and, for our copies, replaces the data
 // by a hash of it, so that edits to a copy's data are still seen.
 func transformSecret(obj any) (any, error) {

@@ -17,29 +17,13 @@ limitations under the License.
 package controllers
 
 import (
-	"context"
-	"fmt"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/utils/ptr"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
-)
-
-// copyState is what happened to the copy in one namespace.
-type copyState int
-
-const (
-	copyInSync   copyState = iota // already up to date, or the source itself
-	copyCreated                   // created by this pass
-	copyUpdated                   // updated (or recreated) by this pass
-	copyConflict                  // a Secret we did not create holds the name
-	copyPending                   // ours, but the cache has not seen it yet
-	copyFailed                    // an API error; see err
 )
 
 // desiredCopy is the copy of src for namespace ns.
@@ -55,31 +39,23 @@ func desiredCopy(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret, ns
 			Annotations: map[string]string{
 				AnnotationSource: sourceKey(rc),
 			},
-			OwnerReferences: []metav1.OwnerReference{controllerRef(rc)},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion:         registryv1alpha1.GroupVersion.String(),
+				Kind:               "RegistryCredential",
+				Name:               rc.Name,
+				UID:                rc.UID,
+				Controller:         ptr.To(true),
+				BlockOwnerDeletion: ptr.To(true),
+			}},
 		},
 		Type: src.Type,
 		Data: src.Data,
 	}
 }
 
-func controllerRef(rc *registryv1alpha1.RegistryCredential) metav1.OwnerReference {
-	t := true
-	return metav1.OwnerReference{
-		APIVersion:         registryv1alpha1.GroupVersion.String(),
-		Kind:               "RegistryCredential",
-		Name:               rc.Name,
-		UID:                rc.UID,
-		Controller:         &t,
-		BlockOwnerDeletion: &t,
-	}
-}
-
-func sourceKey(rc *registryv1alpha1.RegistryCredential) string {
-	return rc.Spec.SecretRef.Namespace + "/" + rc.Spec.SecretRef.Name
-}
-
-// copyDrift says why the cached copy (data replaced by its hash, see
+// copyDrift says why our cached copy (data replaced by its hash, see
 // transformSecret) differs from what we would write; "" when it does not.
+// The caller has checked that rc controls it.
 func copyDrift(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential, srcType corev1.SecretType, wantHash string) string {
 	switch {
 	case cached.Type != srcType:
@@ -92,9 +68,6 @@ func copyDrift(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential, s
 		return "source annotation"
 	case cached.Labels[LabelManagedBy] != ManagedByValue || cached.Labels[LabelCredential] != rc.Name:
 		return "labels"
-	}
-	if ref := metav1.GetControllerOfNoCopy(cached); ref == nil || ref.UID != rc.UID {
-		return "owner"
 	}
 	for k := range cached.Labels {
 		if isTrackingKey(k, trackingLabels) {
@@ -109,9 +82,16 @@ func copyDrift(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential, s
 	return ""
 }
 
-// mergedCopy is the full object written to repair an existing copy: what we
+// needsRecreate reports whether a drifted copy cannot be updated in place
+// (type and immutability cannot be changed).
+func needsRecreate(cached *corev1.Secret, srcType corev1.SecretType) bool {
+	return cached.Type != srcType || (cached.Immutable != nil && *cached.Immutable)
+}
+
+// mergedCopy is the full object written to repair one of our copies: what we
 // want, plus the labels, annotations, owners and finalizers others added,
-// minus GitOps tracking metadata.
+// minus GitOps tracking metadata, at the resourceVersion we read (an
+// optimistic lock).
 func mergedCopy(cached, want *corev1.Secret) *corev1.Secret {
 	out := want.DeepCopy()
 	out.ResourceVersion = cached.ResourceVersion
@@ -135,105 +115,14 @@ func mergedCopy(cached, want *corev1.Secret) *corev1.Secret {
 	return out
 }
 
-// ensureCopy makes the copy in want.Namespace match want. cached is our copy
-// as the cache sees it, or nil. It never touches a Secret that is not ours.
-func (r *RegistryCredentialReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, cached, want *corev1.Secret, wantHash string) (copyState, string, error) {
-	key := copyKey(want)
-	cachedRV := ""
-	if cached != nil {
-		cachedRV = cached.ResourceVersion
-	}
-	if r.expect.pending(key, cachedRV) {
-		return copyPending, "", nil // our last write is not in the cache yet
-	}
-	if cached != nil {
-		drift := copyDrift(cached, rc, want.Type, wantHash)
-		if drift == "" {
-			return copyInSync, "", nil
-		}
-		if owner := cached.Labels[LabelCredential]; owner != rc.Name {
-			return copyConflict, fmt.Sprintf("Secret %s/%s belongs to RegistryCredential %q", want.Namespace, want.Name, owner), nil
-		}
-		if cached.Type != want.Type || (cached.Immutable != nil && *cached.Immutable) {
-			// type and immutability cannot be changed in place: recreate.
-			pre := metav1.Preconditions{UID: &cached.UID, ResourceVersion: &cached.ResourceVersion}
-			if err := r.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre)); err != nil && !apierrors.IsNotFound(err) {
-				return copyFailed, "", fmt.Errorf("delete copy to change its type: %w", err)
-			}
-			if err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldOwner)); err != nil {
-				return copyFailed, "", fmt.Errorf("recreate copy: %w", err)
-			}
-			r.expect.wrote(key, cached.ResourceVersion)
-			return copyUpdated, drift, nil
-		}
-		if err := r.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
-			return copyFailed, "", fmt.Errorf("update copy: %w", err)
-		}
-		r.expect.wrote(key, cached.ResourceVersion)
-		return copyUpdated, drift, nil
-	}
-
-	ckey := conflictKey(rc.UID, want.Namespace)
-	if _, known := r.conflicts.Load(ckey); !known {
-		err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldOwner))
-		if err == nil {
-			r.expect.wrote(key, "")
-			return copyCreated, "", nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return copyFailed, "", fmt.Errorf("create copy: %w", err)
-		}
-	}
-	// Something holds the name. Look at it directly: the cache only holds
-	// our copies, and this one may be ours but not cached yet.
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: want.Namespace, Name: want.Name}, meta)
-	switch {
-	case apierrors.IsNotFound(err):
-		// the foreign Secret is gone: take the name.
-		r.conflicts.Delete(ckey)
-		if err := r.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldOwner)); err != nil {
-			return copyFailed, "", fmt.Errorf("create copy: %w", err)
-		}
-		r.expect.wrote(key, "")
-		return copyCreated, "", nil
-	case err != nil:
-		return copyFailed, "", fmt.Errorf("read existing Secret: %w", err)
-	}
-	if meta.Labels[LabelManagedBy] == ManagedByValue && meta.Labels[LabelCredential] == rc.Name {
-		r.conflicts.Delete(ckey)
-		return copyPending, "", nil
-	}
-	r.conflicts.Store(ckey, struct{}{})
-	if owner := meta.Labels[LabelCredential]; meta.Labels[LabelManagedBy] == ManagedByValue && owner != "" {
-		return copyConflict, fmt.Sprintf("Secret %s/%s belongs to RegistryCredential %q", want.Namespace, want.Name, owner), nil
-	}
-	return copyConflict, fmt.Sprintf("Secret %s/%s exists and was not created by regcred-operator; it is left alone", want.Namespace, want.Name), nil
-}
-
-func conflictKey(uid types.UID, ns string) string { return string(uid) + "/" + ns }
-
-func copyKey(s *corev1.Secret) string { return "secret/" + s.Namespace + "/" + s.Name }
-
-// deleteCopy removes one of our copies, only if it is still the object we saw.
-func (r *RegistryCredentialReconciler) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
-	r.expect.forget(copyKey(cached))
-	pre := metav1.Preconditions{UID: &cached.UID}
-	err := r.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	return err
-}
-
-// orphanCopy detaches a copy from the RegistryCredential: no owner reference
-// (so the garbage collector keeps it) and none of our labels (so the operator
-// forgets it; it becomes an ordinary Secret).
-func (r *RegistryCredentialReconciler) orphanCopy(ctx context.Context, cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential) error {
-	orig := cached.DeepCopy()
+// orphaned is our copy detached from its RegistryCredential: without our
+// ownerReference (so the garbage collector keeps it) and our labels (so it
+// is an ordinary Secret from now on). orig is the cached copy without the
+// cache-only hash annotation, the base of the patch.
+func orphaned(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential) (orig, upd *corev1.Secret) {
+	orig = cached.DeepCopy()
 	delete(orig.Annotations, annotationObservedHash)
-	upd := orig.DeepCopy()
+	upd = orig.DeepCopy()
 	upd.Labels = maps.Clone(upd.Labels)
 	delete(upd.Labels, LabelManagedBy)
 	delete(upd.Labels, LabelCredential)
@@ -244,9 +133,5 @@ func (r *RegistryCredentialReconciler) orphanCopy(ctx context.Context, cached *c
 		}
 	}
 	upd.OwnerReferences = refs
-	err := r.Patch(ctx, upd, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner))
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return orig, upd
 }

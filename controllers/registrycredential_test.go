@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ func TestFanOutCopiesAndServiceAccounts(t *testing.T) {
 	}
 	g.Eventually(func() []string { return pullSecretNames(getSA(nss[0], "builder")) }, wait, tick).
 		Should(Equal([]string{"team-a", "team-b", "regcred"}))
-	g.Expect(getSA(nss[0], "builder").Annotations).To(HaveKeyWithValue(controllers.AddedByAnnotation(rc.Name), "regcred"))
+	g.Expect(getSA(nss[0], "builder").Annotations).To(HaveKeyWithValue(controllers.RecordAnnotation(rc.Name), controllers.FormatRecord("regcred", getRC(rc.Name).UID)))
 
 	// Not in namespaces the selector does not pick.
 	other := newNamespaces(t, "fanout-other", 1, nil)[0]
@@ -118,10 +119,7 @@ func TestNamespaceLabelledLaterAndServiceAccountCreatedLater(t *testing.T) {
 	})
 	g.Consistently(func() bool { _, err := getSecret(ns, src.Name); return apierrors.IsNotFound(err) }, time.Second, tick).Should(BeTrue())
 
-	nsObj := &corev1.Namespace{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
-	nsObj.Labels["test"] = group
-	g.Expect(k8s.Update(ctx, nsObj)).To(Succeed())
+	g.Expect(updateNamespace(ns, func(n *corev1.Namespace) { n.Labels["test"] = group })).To(Succeed())
 	g.Eventually(func() error { _, err := getSecret(ns, src.Name); return err }, wait, tick).Should(Succeed())
 	g.Eventually(func() []string { return pullSecretNames(getSA(ns, "default")) }, wait, tick).Should(Equal([]string{src.Name}))
 
@@ -133,9 +131,9 @@ func TestNamespaceLabelledLaterAndServiceAccountCreatedLater(t *testing.T) {
 	g.Eventually(func() int32 { return getRC(rc.Name).Status.PatchedServiceAccounts }, wait, tick).Should(BeEquivalentTo(2))
 
 	// someone replaces the list: theirs stays, ours comes back after it
-	sa := getSA(ns, "default")
-	sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "theirs"}}
-	g.Expect(k8s.Update(ctx, sa)).To(Succeed())
+	g.Expect(updateSA(ns, "default", func(sa *corev1.ServiceAccount) {
+		sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "theirs"}}
+	})).To(Succeed())
 	g.Eventually(func() []string { return pullSecretNames(getSA(ns, "default")) }, wait, tick).Should(Equal([]string{"theirs", src.Name}))
 }
 
@@ -151,9 +149,7 @@ func TestRotationAndRepair(t *testing.T) {
 	}
 
 	rotated := dockerConfig("private-registry.io", "robot", "rotated-"+password)
-	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
-	src.Data[corev1.DockerConfigJsonKey] = rotated
-	g.Expect(k8s.Update(ctx, src)).To(Succeed())
+	g.Expect(updateSecret(sourceNS, src.Name, func(s *corev1.Secret) { s.Data[corev1.DockerConfigJsonKey] = rotated })).To(Succeed())
 	start := time.Now()
 	for _, ns := range nss {
 		g.Eventually(func() []byte {
@@ -164,10 +160,10 @@ func TestRotationAndRepair(t *testing.T) {
 	t.Logf("rotation reached %d copies in %v", len(nss), time.Since(start))
 
 	// someone edits a copy's data and labels
-	c, _ := getSecret(nss[0], src.Name)
-	c.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{}}`)
-	c.Labels["app.kubernetes.io/instance"] = "someapp"
-	g.Expect(k8s.Update(ctx, c)).To(Succeed())
+	g.Expect(updateSecret(nss[0], src.Name, func(c *corev1.Secret) {
+		c.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{}}`)
+		c.Labels["app.kubernetes.io/instance"] = "someapp"
+	})).To(Succeed())
 	g.Eventually(func() bool {
 		c, _ := getSecret(nss[0], src.Name)
 		_, tracked := c.Labels["app.kubernetes.io/instance"]
@@ -175,7 +171,7 @@ func TestRotationAndRepair(t *testing.T) {
 	}, wait, tick).Should(BeTrue(), "edited copy restored")
 
 	// someone deletes a copy
-	c, _ = getSecret(nss[1], src.Name)
+	c, _ := getSecret(nss[1], src.Name)
 	g.Expect(k8s.Delete(ctx, c)).To(Succeed())
 	g.Eventually(func() uidString {
 		c2, err := getSecret(nss[1], src.Name)
@@ -200,18 +196,15 @@ func TestDeselection(t *testing.T) {
 	g.Eventually(func() []string { return pullSecretNames(getSA(nss[1], "default")) }, wait, tick).Should(Equal([]string{src.Name}))
 
 	// a user adds their own entry after ours
-	sa := getSA(nss[0], "default")
-	sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: "users-own"})
-	g.Expect(k8s.Update(ctx, sa)).To(Succeed())
+	g.Expect(updateSA(nss[0], "default", func(sa *corev1.ServiceAccount) {
+		sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: "users-own"})
+	})).To(Succeed())
 
 	// label removed
-	ns := &corev1.Namespace{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: nss[0]}, ns)).To(Succeed())
-	delete(ns.Labels, "test")
-	g.Expect(k8s.Update(ctx, ns)).To(Succeed())
+	g.Expect(updateNamespace(nss[0], func(ns *corev1.Namespace) { delete(ns.Labels, "test") })).To(Succeed())
 	g.Eventually(func() bool { _, err := getSecret(nss[0], src.Name); return apierrors.IsNotFound(err) }, wait, tick).Should(BeTrue())
 	g.Eventually(func() []string { return pullSecretNames(getSA(nss[0], "default")) }, wait, tick).Should(Equal([]string{"users-own"}))
-	g.Expect(getSA(nss[0], "default").Annotations).NotTo(HaveKey(controllers.AddedByAnnotation(rc.Name)))
+	g.Expect(getSA(nss[0], "default").Annotations).NotTo(HaveKey(controllers.RecordAnnotation(rc.Name)))
 
 	// excluded by glob
 	g.Expect(updateRC(rc.Name, func(cur *registryv1alpha1.RegistryCredential) {
@@ -262,18 +255,30 @@ func TestConflicts(t *testing.T) {
 	g.Eventually(readyReason(rc2.Name), wait, tick).Should(Equal(registryv1alpha1.ReasonConflict))
 	g.Eventually(func() []registryv1alpha1.NamespaceFailure { return getRC(rc2.Name).Status.Failures }, wait, tick).Should(HaveLen(2))
 	c, _ := getSecret(nss[1], "regcred")
-	g.Expect(c.Labels[controllers.LabelCredential]).To(Equal(rc.Name), "the first owner keeps its copy")
+	g.Expect(metav1.IsControlledBy(c, getRC(rc.Name))).To(BeTrue(), "the first owner keeps its copy")
 
-	// the user's Secret goes away: the first RegistryCredential takes the name
+	// the user's Secret goes away: whichever RegistryCredential looks first
+	// takes the name; the other keeps reporting the conflict.
 	g.Expect(k8s.Delete(ctx, users)).To(Succeed())
-	g.Eventually(func() string {
+	var winner, loser *registryv1alpha1.RegistryCredential
+	g.Eventually(func() bool {
 		c, err := getSecret(nss[0], "regcred")
 		if err != nil {
-			return ""
+			return false
 		}
-		return c.Labels[controllers.LabelCredential]
-	}, wait, tick).Should(Equal(rc.Name))
-	g.Eventually(readyReason(rc.Name), wait, tick).Should(Equal(registryv1alpha1.ReasonSynced))
+		for _, cand := range [][2]*registryv1alpha1.RegistryCredential{{getRC(rc.Name), getRC(rc2.Name)}, {getRC(rc2.Name), getRC(rc.Name)}} {
+			if metav1.IsControlledBy(c, cand[0]) {
+				winner, loser = cand[0], cand[1]
+				return true
+			}
+		}
+		return false
+	}, wait, tick).Should(BeTrue())
+	g.Eventually(func() []registryv1alpha1.NamespaceFailure { return getRC(loser.Name).Status.Failures }, wait, tick).Should(ContainElement(HaveField("Namespace", nss[0])))
+	g.Eventually(readyReason(loser.Name), wait, tick).Should(Equal(registryv1alpha1.ReasonConflict))
+	if winner.Name == rc.Name {
+		g.Eventually(readyReason(rc.Name), wait, tick).Should(Equal(registryv1alpha1.ReasonSynced))
+	}
 }
 
 // Behaviour 6: source deleted and restored; invalid sources change nothing
@@ -325,10 +330,7 @@ func TestSourceMissingInvalidAndRestored(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			s := &corev1.Secret{}
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: sourceNS, Name: srcName}, s)).To(Succeed())
-			tc.mutate(s)
-			g.Expect(k8s.Update(ctx, s)).To(Succeed())
+			g.Expect(updateSecret(sourceNS, srcName, tc.mutate)).To(Succeed())
 			g.Eventually(func() string { return conditionMessage(rc.Name) }, wait, tick).Should(ContainSubstring(tc.says))
 			g.Expect(readyReason(rc.Name)()).To(Equal(tc.reason))
 			cond := conditionMessage(rc.Name)
@@ -412,9 +414,9 @@ func TestDeletionPolicies(t *testing.T) {
 			src := newSource(t, uniq("src"), "private-registry.io", nil)
 			group := uniq("del")
 			nss := newNamespaces(t, group, 2, nil)
-			sa := getSA(nss[0], "default")
-			sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "keep-me"}}
-			g.Expect(k8s.Update(ctx, sa)).To(Succeed())
+			g.Expect(updateSA(nss[0], "default", func(sa *corev1.ServiceAccount) {
+				sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "keep-me"}}
+			})).To(Succeed())
 			rc := newCredential(t, group, src.Name, "private-registry.io", func(rc *registryv1alpha1.RegistryCredential) {
 				rc.Spec.DeletionPolicy = policy
 			})
@@ -423,14 +425,14 @@ func TestDeletionPolicies(t *testing.T) {
 			g.Expect(getRC(rc.Name).Finalizers).To(ContainElement(controllers.Finalizer))
 
 			deleteCredential(t, rc.Name)
-			// give the garbage collector (kube-controller-manager) time to act
-			time.Sleep(2 * time.Second)
 			for _, ns := range nss {
-				c, err := getSecret(ns, src.Name)
 				if policy == registryv1alpha1.DeletionPolicyDelete {
-					g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "copy in %s deleted", ns)
+					g.Eventually(func() bool { _, err := getSecret(ns, src.Name); return apierrors.IsNotFound(err) }, wait, tick).Should(BeTrue(), "copy in %s deleted", ns)
 					continue
 				}
+				// the finalizer went after the copies were detached, so the
+				// garbage collector has nothing to act on.
+				c, err := getSecret(ns, src.Name)
 				g.Expect(err).NotTo(HaveOccurred(), "orphaned copy in %s kept", ns)
 				g.Expect(c.OwnerReferences).To(BeEmpty())
 				g.Expect(c.Labels).NotTo(HaveKey(controllers.LabelCredential))
@@ -481,31 +483,29 @@ func TestSteadyStateZeroWrites(t *testing.T) {
 	rc := newCredential(t, group, src.Name, "private-registry.io", nil)
 	g.Eventually(func() string { return getRC(rc.Name).Status.Namespaces }, wait, tick).Should(Equal("5/5"))
 	g.Eventually(func() int32 { return getRC(rc.Name).Status.PatchedServiceAccounts }, wait, tick).Should(BeEquivalentTo(5))
-	time.Sleep(2 * time.Second) // let events and caches settle
 	// the counter sees the operator's writes (the copies just made)
 	g.Expect(mgr.writes.list()).To(ContainElement(ContainSubstring("secrets")), "the write counter saw no copy being created")
+	mgr.writes.waitQuiet(g, time.Second) // the last status write is done
 
 	mgr.writes.reset()
-	// wake the controller without changing anything it cares about
+	// wake the controllers without changing anything they care about
 	for _, ns := range nss {
-		sa := getSA(ns, "default")
-		sa.Annotations = map[string]string{"touched": "yes"}
-		for k, v := range getSA(ns, "default").Annotations {
-			sa.Annotations[k] = v
-		}
-		g.Expect(k8s.Update(ctx, sa)).To(Succeed())
+		g.Expect(updateSA(ns, "default", func(sa *corev1.ServiceAccount) {
+			if sa.Annotations == nil {
+				sa.Annotations = map[string]string{}
+			}
+			sa.Annotations["touched"] = "yes"
+		})).To(Succeed())
 	}
 	g.Expect(updateRC(rc.Name, func(cur *registryv1alpha1.RegistryCredential) { cur.Labels = map[string]string{"touched": "yes"} })).To(Succeed())
-	time.Sleep(3 * time.Second)
-	g.Expect(mgr.writes.list()).To(BeEmpty(), "writes in a steady state")
+	g.Consistently(mgr.writes.list, 3*time.Second, tick).Should(BeEmpty(), "writes in a steady state")
 
 	// restart over the synced world
 	mgr.stop()
 	var err error
 	mgr, err = startManager()
 	g.Expect(err).NotTo(HaveOccurred())
-	time.Sleep(4 * time.Second)
-	g.Expect(mgr.writes.list()).To(BeEmpty(), "writes after a restart over a synced world")
+	g.Consistently(mgr.writes.list, 4*time.Second, tick).Should(BeEmpty(), "writes after a restart over a synced world")
 	g.Expect(readyReason(rc.Name)()).To(Equal(registryv1alpha1.ReasonSynced))
 }
 
@@ -524,11 +524,18 @@ func TestCacheHoldsNoUnrelatedSecrets(t *testing.T) {
 		})).To(Succeed())
 	}
 	newCredential(t, group, src.Name, "private-registry.io", nil)
-	g.Eventually(func() error { _, err := getSecret(nss[1], src.Name); return err }, wait, tick).Should(Succeed())
-	time.Sleep(500 * time.Millisecond)
-
 	list := &corev1.SecretList{}
-	g.Expect(mgr.manager.GetCache().List(ctx, list)).To(Succeed())
+	g.Eventually(func() error {
+		if err := mgr.manager.GetCache().List(ctx, list); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if s.Namespace == nss[1] && s.Name == src.Name {
+				return nil
+			}
+		}
+		return fmt.Errorf("copy in %s not cached yet", nss[1])
+	}, wait, tick).Should(Succeed())
 	g.Expect(list.Items).NotTo(BeEmpty())
 	for _, s := range list.Items {
 		g.Expect(s.ManagedFields).To(BeEmpty(), "managedFields are stripped")

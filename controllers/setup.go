@@ -18,139 +18,119 @@ package controllers
 
 import (
 	"context"
-	"maps"
 	"time"
 
 	"golang.org/x/time/rate"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
-	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
-	"github.com/regcred/regcred-operator/internal/selection"
+	"github.com/regcred/regcred-operator/internal/credset"
 )
 
-// Field indexes.
+// Operator is the RegistryCredential operator: two controllers that share
+// the manager's cache, the compiled credentials and the failure book.
+//
+//   - The credential controller (credential_controller.go), one work item per
+//     RegistryCredential, owns the finalizer and the status.
+//   - The pair controller (pair_controller.go), one work item per
+//     RegistryCredential and namespace, is the only writer of copies and
+//     ServiceAccount entries.
+//
+// watches.go decides which events queue which work items.
+type Operator struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server directly: a Secret that holds a
+	// copy's name but is not cached, and what is left before the finalizer
+	// goes.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// Credentials is the compiled snapshot of RegistryCredentials shared with
+	// the Pod webhook; nil: the operator keeps its own.
+	Credentials *credset.Set
+	// SourceNamespaces are the namespaces sources may live in ("*": any).
+	SourceNamespaces []string
+	// PairWorkers is how many (credential, namespace) work items run at once:
+	// the writes in flight during a fan-out or rotation.
+	PairWorkers int
+	// CredentialWorkers is how many RegistryCredentials are summarised at once.
+	CredentialWorkers int
+	// ConflictRecheck is how often a namespace where a foreign Secret holds the
+	// copy's name is looked at again (default one minute): foreign Secrets are
+	// not cached, so their deletion cannot be watched.
+	ConflictRecheck time.Duration
+
+	sources  sourceChecks
+	failures failureBook
+	metrics  *credentialMetrics
+	// statusWake carries the names of RegistryCredentials whose failure book
+	// entries changed, from the pair controller to the credential
+	// controller's queue.
+	statusWake chan event.TypedGenericEvent[string]
+}
+
+// Timing of work items.
 const (
-	// sourceIndex indexes RegistryCredentials by "namespace/name" of their source.
-	sourceIndex = "spec.secretRef"
-	// targetIndex indexes RegistryCredentials by the name of their copies.
-	targetIndex = "spec.targetSecretName"
-	// serviceAccountIndex indexes ServiceAccounts by the RegistryCredentials
-	// that recorded an entry on them.
-	serviceAccountIndex = "regcred.addedBy"
+	// statusDelay is how long a status summary waits after the change that
+	// asked for it, so a burst of changes (a fan-out's thousands of watch
+	// events) makes one summary, not one per change.
+	statusDelay = time.Second
+	// conflictRetry is how soon a work item whose optimistic lock failed (the
+	// cache was behind the object) runs again, as cluster-api does.
+	conflictRetry = 100 * time.Millisecond
+	// defaultConflictRecheck: see Operator.ConflictRecheck.
+	defaultConflictRecheck = time.Minute
+	// freshNamespaceHold delays the first work item of a namespace created a
+	// moment ago. kube-apiserver's NamespaceLifecycle admission holds a create
+	// in a namespace its own informer has not seen yet for 50 ms
+	// (missingNamespaceWait in k8s.io/apiserver's lifecycle plugin); our watch
+	// can be a millisecond or two ahead of that informer, and a copy created
+	// then waits the whole 50 ms. The bench's new-namespace row measures it.
+	freshNamespaceHold = 5 * time.Millisecond
+	// freshNamespaceAge is how recently a namespace must have been created
+	// (its creationTimestamp, whole seconds) for freshNamespaceHold to apply.
+	freshNamespaceAge = 2 * time.Second
 )
 
-// ConfigureRESTClient sets the operator's client-side rate limit and user
-// agent, and protobuf for built-in types (Secrets, ServiceAccounts,
-// Namespaces): less CPU on both sides than JSON; controller-runtime falls
-// back to JSON for the RegistryCredential CRD. A negative qps turns the
-// client-side limit off.
-func ConfigureRESTClient(cfg *rest.Config, qps float64, burst int) {
-	cfg.QPS = float32(qps)
-	cfg.Burst = burst
-	cfg.UserAgent = "regcred-operator"
-	cfg.ContentType = "application/vnd.kubernetes.protobuf"
-	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-}
-
-// Options tune the controller.
-type Options struct {
-	// MaxConcurrentReconciles is how many RegistryCredentials are reconciled at once.
-	MaxConcurrentReconciles int
-}
-
-// SetupIndexes registers the field indexes the controller and the webhook use.
-func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
-	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &registryv1alpha1.RegistryCredential{}, sourceIndex, func(o client.Object) []string {
-		return []string{sourceKey(o.(*registryv1alpha1.RegistryCredential))}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &registryv1alpha1.RegistryCredential{}, targetIndex, func(o client.Object) []string {
-		return []string{o.(*registryv1alpha1.RegistryCredential).TargetName()}
-	}); err != nil {
-		return err
-	}
-	return idx.IndexField(ctx, &corev1.ServiceAccount{}, serviceAccountIndex, func(o client.Object) []string {
-		return addedByCredentials(o.(*corev1.ServiceAccount))
-	})
-}
-
-// SetupWithManager wires the controller: RegistryCredentials themselves
-// (spec changes and deletion only, so status writes do not wake it), and
-// Namespaces, ServiceAccounts, sources and copies mapped to the
-// RegistryCredentials they concern.
-func (r *RegistryCredentialReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+// SetupWithManager registers the field indexes and both controllers.
+func (o *Operator) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	r.metrics = newCredentialMetrics()
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("registrycredential").
-		For(&registryv1alpha1.RegistryCredential{}, builder.WithPredicates(
-			predicate.Or(predicate.GenerationChangedPredicate{}, deletionPredicate()),
-		)).
-		Watches(&corev1.Namespace{}, eventHandler(r.onNamespace, namespaceChanged)).
-		Watches(&corev1.ServiceAccount{}, eventHandler(r.onServiceAccount, serviceAccountChanged)).
-		Watches(&corev1.Secret{}, eventHandler(r.onSecret, func(o, n *corev1.Secret) bool {
-			return o.ResourceVersion != n.ResourceVersion
-		})).
-		// the queue, for work items that queue whole passes.
-		WatchesRawSource(source.Func(func(_ context.Context, q queue) error {
-			r.queue.Store(&q)
-			return nil
-		})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1),
-			RateLimiter:             rateLimiter(),
-		}).
-		Complete(r)
+	if o.Credentials == nil {
+		o.Credentials = &credset.Set{Reader: mgr.GetCache()}
+		if err := o.Credentials.Follow(ctx, mgr.GetCache()); err != nil {
+			return err
+		}
+	}
+	if o.ConflictRecheck <= 0 {
+		o.ConflictRecheck = defaultConflictRecheck
+	}
+	o.metrics = newCredentialMetrics()
+	o.statusWake = make(chan event.TypedGenericEvent[string])
+	if err := o.setupPairController(mgr); err != nil {
+		return err
+	}
+	return o.setupCredentialController(mgr)
 }
 
 // rateLimiter backs off per item from 100 ms (a conflict is retried soon)
 // to 5 minutes, with an overall bucket against storms.
-func rateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+func rateLimiter[T comparable]() workqueue.TypedRateLimiter[T] {
 	return workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 5*time.Minute),
-		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},
+		workqueue.NewTypedItemExponentialFailureRateLimiter[T](100*time.Millisecond, 5*time.Minute),
+		&workqueue.TypedBucketRateLimiter[T]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},
 	)
 }
 
-func deletionPredicate() predicate.Funcs {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			return !e.ObjectNew.GetDeletionTimestamp().IsZero()
-		},
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		DeleteFunc:  func(event.DeleteEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
+// wakeStatus asks the credential controller for a status summary of the
+// named RegistryCredential, unless ctx ends first.
+func (o *Operator) wakeStatus(ctx context.Context, name string) {
+	select {
+	case o.statusWake <- event.TypedGenericEvent[string]{Object: name}:
+	case <-ctx.Done():
 	}
-}
-
-// namespaceChanged: labels or lifecycle changed.
-func namespaceChanged(o, n *corev1.Namespace) bool {
-	return !maps.Equal(o.Labels, n.Labels) || selection.Terminating(o) != selection.Terminating(n)
-}
-
-// serviceAccountChanged: imagePullSecrets or our records changed.
-func serviceAccountChanged(o, n *corev1.ServiceAccount) bool {
-	if len(o.ImagePullSecrets) != len(n.ImagePullSecrets) || !maps.Equal(o.Annotations, n.Annotations) {
-		return true
-	}
-	for i := range o.ImagePullSecrets {
-		if o.ImagePullSecrets[i] != n.ImagePullSecrets[i] {
-			return true
-		}
-	}
-	return false
 }

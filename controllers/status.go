@@ -25,24 +25,121 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/selection"
 )
 
-// computeStatus is the status a pass of sync leads to. Counts are kept from
-// the previous status when the pass could not look at the namespaces (bad
-// source or spec): the copies out there are unchanged.
-func computeStatus(rc *registryv1alpha1.RegistryCredential, res *result) registryv1alpha1.RegistryCredentialStatus {
+// maxEventNote is the longest note events.k8s.io/v1 accepts (1 KiB); a
+// longer one is rejected and the Event lost.
+const maxEventNote = 1024
+
+// maxConditionMessage is the longest condition message the API accepts.
+const maxConditionMessage = 32 * 1024
+
+// summary is what the cache shows of a RegistryCredential's namespaces,
+// together with the failure book.
+type summary struct {
+	// problem, when set, is why nothing could be served; the counts are then
+	// not known.
+	problem                      problem
+	selected, synced, patchedSAs int
+	failures                     []registryv1alpha1.NamespaceFailure
+	conflicts                    int
+}
+
+// summarize counts the selected namespaces, those in sync (an up to date
+// copy we control, every selected ServiceAccount listing it, no failure),
+// and the ServiceAccounts listing the copy.
+func (o *Operator) summarize(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (summary, error) {
+	c := o.Credentials.Get(rc.Name)
+	if c == nil || c.UID != rc.UID || c.Generation != rc.Generation {
+		if c = o.refresh(ctx, rc.Name); c == nil {
+			return summary{}, fmt.Errorf("RegistryCredential %s is not in the cache", rc.Name)
+		}
+	}
+	if c.Err != nil {
+		return summary{problem: problem{registryv1alpha1.ReasonInvalidSpec, c.Err.Error()}}, nil
+	}
+	src, prob, err := o.loadSource(ctx, rc)
+	if err != nil {
+		return summary{}, err
+	}
+	if prob.reason != "" {
+		return summary{problem: prob}, nil
+	}
+
+	nss := &corev1.NamespaceList{}
+	if err := o.Client.List(ctx, nss, client.UnsafeDisableDeepCopy); err != nil {
+		return summary{}, err
+	}
+	copies := &corev1.SecretList{}
+	if err := o.Client.List(ctx, copies, client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return summary{}, err
+	}
+	target := rc.TargetName()
+	copyIn := make(map[string]*corev1.Secret, len(copies.Items))
+	for i := range copies.Items {
+		if s := &copies.Items[i]; s.Name == target {
+			copyIn[s.Namespace] = s
+		}
+	}
+	ref := credentialRef{name: rc.Name, uid: rc.UID, target: target}
+	var sum summary
+	selected := map[string]bool{}
+	for i := range nss.Items {
+		ns := &nss.Items[i]
+		if selection.Terminating(ns) || !c.Serves(ns.Name, ns.Labels) {
+			continue
+		}
+		selected[ns.Name] = true
+		sum.selected++
+		sas := &corev1.ServiceAccountList{}
+		if err := o.Client.List(ctx, sas, client.InNamespace(ns.Name), client.UnsafeDisableDeepCopy); err != nil {
+			return summary{}, err
+		}
+		inSync := true
+		for j := range sas.Items {
+			sa := &sas.Items[j]
+			intent := intentFor(rc, sa.Name)
+			if planServiceAccount(sa, ref, intent) != nil {
+				inSync = false
+			} else if intent == saList {
+				sum.patchedSAs++
+			}
+		}
+		if !isSourceItself(rc, ns.Name) {
+			cp := copyIn[ns.Name]
+			inSync = inSync && cp != nil && copyDrift(cp, rc, src.secret.Type, src.hash) == ""
+		}
+		if _, failed := o.failures.get(rc.UID, ns.Name); inSync && !failed {
+			sum.synced++
+		}
+	}
+	sum.failures = o.failures.list(rc.UID, func(ns string) bool { return selected[ns] })
+	for _, f := range sum.failures {
+		if f.Reason == registryv1alpha1.ReasonConflict {
+			sum.conflicts++
+		}
+	}
+	return sum, nil
+}
+
+// computeStatus is the status a summary leads to. Counts are kept from the
+// previous status when the namespaces could not be looked at (a problem with
+// the source or spec): the copies out there are unchanged.
+func computeStatus(rc *registryv1alpha1.RegistryCredential, sum summary) registryv1alpha1.RegistryCredentialStatus {
 	st := *rc.Status.DeepCopy()
 	st.ObservedGeneration = rc.Generation
 	st.Source = sourceKey(rc)
-	if res.countsValid {
-		st.SelectedNamespaces = int32(res.selected)
-		st.SyncedNamespaces = int32(res.synced)
-		st.PatchedServiceAccounts = int32(res.patchedSAs)
-		st.FailedNamespaces = int32(len(res.failures))
+	if sum.problem.reason == "" {
+		st.SelectedNamespaces = int32(sum.selected)
+		st.SyncedNamespaces = int32(sum.synced)
+		st.PatchedServiceAccounts = int32(sum.patchedSAs)
+		st.FailedNamespaces = int32(len(sum.failures))
 		st.Failures = nil
-		for i, f := range res.failures {
+		for i, f := range sum.failures {
 			if i == registryv1alpha1.MaxFailures {
 				break
 			}
@@ -53,73 +150,62 @@ func computeStatus(rc *registryv1alpha1.RegistryCredential, res *result) registr
 
 	cond := metav1.Condition{
 		Type:               registryv1alpha1.ConditionReady,
-		Status:             metav1.ConditionTrue,
-		Reason:             registryv1alpha1.ReasonSynced,
-		Message:            fmt.Sprintf("%d/%d selected namespaces synced", st.SyncedNamespaces, st.SelectedNamespaces),
+		Status:             metav1.ConditionFalse,
 		ObservedGeneration: rc.Generation,
 	}
-	if res.reason != "" {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, res.reason, truncate(res.message, 32*1024)
-	} else if st.SyncedNamespaces < st.SelectedNamespaces {
-		// copies or ServiceAccounts the cache has not caught up with yet.
-		cond.Status, cond.Reason = metav1.ConditionFalse, registryv1alpha1.ReasonProgressing
+	failed := len(sum.failures)
+	switch {
+	case sum.problem.reason != "":
+		cond.Reason, cond.Message = sum.problem.reason, sum.problem.message
+	case sum.conflicts > 0:
+		cond.Reason = registryv1alpha1.ReasonConflict
+		cond.Message = fmt.Sprintf("%d namespace(s) hold a Secret named %q that this RegistryCredential does not own; they are left alone (see status.failures)", sum.conflicts, rc.TargetName())
+	case failed > 0:
+		cond.Reason = registryv1alpha1.ReasonSyncFailed
+		cond.Message = fmt.Sprintf("%d namespace(s) could not be synced; retrying (see status.failures)", failed)
+	case st.SyncedNamespaces < st.SelectedNamespaces:
+		// writes made or queued that the cache has not shown yet.
+		cond.Reason = registryv1alpha1.ReasonProgressing
+		cond.Message = fmt.Sprintf("%d/%d selected namespaces synced", st.SyncedNamespaces, st.SelectedNamespaces)
+	default:
+		cond.Status, cond.Reason = metav1.ConditionTrue, registryv1alpha1.ReasonSynced
+		cond.Message = fmt.Sprintf("%d/%d selected namespaces synced", st.SyncedNamespaces, st.SelectedNamespaces)
 	}
+	cond.Message = truncate(cond.Message, maxConditionMessage)
 	apimeta.SetStatusCondition(&st.Conditions, cond)
 	return st
 }
 
-// writeStatus writes the status once, and only when it changed; it records
-// an Event when something was written or the Ready condition changed.
-//
-// The cache may still hold the object as it was before our last status
-// write; then the status we wrote stands in for the cached one, so the same
-// status is not written twice nor the same Event recorded twice.
-func (r *RegistryCredentialReconciler) writeStatus(ctx context.Context, rc *registryv1alpha1.RegistryCredential, res *result) error {
-	if last, ok := r.written.Load(rc.UID); ok {
-		if w := last.(writtenStatus); w.before == rc.ResourceVersion {
-			rc.Status = *w.status.DeepCopy()
-		}
-	}
-	oldReady := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionReady)
-	var oldCopy *metav1.Condition
-	if oldReady != nil {
-		c := *oldReady
-		oldCopy = &c
-	}
-	st := computeStatus(rc, res)
-	newReady := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionReady)
-	r.metrics.observe(rc.Name, &st)
-
-	// The message carries counts; a new namespace changes it but is not news.
-	readyChanged := oldCopy == nil || oldCopy.Status != newReady.Status || oldCopy.Reason != newReady.Reason
-	if res.changed() || readyChanged {
-		r.recordEvent(rc, res, newReady)
-	}
+// writeStatus writes the status when it changed, in one patch, and records
+// an Event when the Ready condition's status or reason changed.
+func (o *Operator) writeStatus(ctx context.Context, rc *registryv1alpha1.RegistryCredential, sum summary) error {
+	st := computeStatus(rc, sum)
+	o.metrics.observe(rc.Name, &st)
 	if equality.Semantic.DeepEqual(rc.Status, st) {
 		return nil
 	}
+	oldReady := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionReady)
+	newReady := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionReady)
 	orig := rc.DeepCopy()
 	rc.Status = st
-	if err := r.Status().Patch(ctx, rc, client.MergeFrom(orig), client.FieldOwner(FieldOwner)); err != nil {
+	if err := o.Client.Status().Patch(ctx, rc, client.MergeFrom(orig), client.FieldOwner(FieldOwner)); err != nil {
 		return err
 	}
-	r.written.Store(rc.UID, writtenStatus{before: orig.ResourceVersion, status: st})
+	// The message carries counts; a new namespace changes it but is not news.
+	if oldReady == nil || oldReady.Status != newReady.Status || oldReady.Reason != newReady.Reason {
+		o.recordReady(ctx, rc, newReady)
+	}
 	return nil
 }
 
-// writtenStatus is the last status written for a RegistryCredential and the
-// resourceVersion the object had before that write.
-type writtenStatus struct {
-	before string
-	status registryv1alpha1.RegistryCredentialStatus
-}
-
-func (r *RegistryCredentialReconciler) recordEvent(rc *registryv1alpha1.RegistryCredential, res *result, ready *metav1.Condition) {
+// recordReady records the Ready condition as an Event (reason = the
+// condition's reason) and logs it.
+func (o *Operator) recordReady(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ready *metav1.Condition) {
+	note := truncate(ready.Message, maxEventNote)
+	eventType := corev1.EventTypeNormal
 	if ready.Status != metav1.ConditionTrue && ready.Reason != registryv1alpha1.ReasonProgressing {
-		r.Recorder.Eventf(rc, nil, corev1.EventTypeWarning, ready.Reason, "Sync", "%s", ready.Message)
-		return
+		eventType = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, registryv1alpha1.ReasonSynced, "Sync",
-		"%s: created %d, updated %d, deleted %d copies; %d ServiceAccount writes",
-		ready.Message, res.created, res.updated, res.deleted, res.saWrites)
+	o.Recorder.Eventf(rc, nil, eventType, ready.Reason, "Sync", "%s", note)
+	logf.FromContext(ctx).Info("ready changed", "status", ready.Status, "reason", ready.Reason, "message", note)
 }

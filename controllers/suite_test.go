@@ -48,6 +48,7 @@ import (
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/controllers"
+	"github.com/regcred/regcred-operator/internal/kubeclient"
 	"github.com/regcred/regcred-operator/internal/testenv"
 )
 
@@ -134,16 +135,27 @@ func ctrlConfigSkipNameValidation() config.Controller {
 // runningManager is the operator, as main.go builds it, with a transport
 // that counts its writes.
 type runningManager struct {
-	manager ctrl.Manager
-	cancel  context.CancelFunc
-	done    chan error
-	writes  *writeCounter
+	manager  ctrl.Manager
+	operator *controllers.Operator
+	cancel   context.CancelFunc
+	done     chan error
+	writes   *writeCounter
 }
 
 type writeCounter struct {
 	n     atomic.Int64
 	mu    sync.Mutex
 	paths []string
+	last  time.Time
+}
+
+// waitQuiet polls until no write has been made for d.
+func (w *writeCounter) waitQuiet(g Gomega, d time.Duration) {
+	g.Eventually(func() time.Duration {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return time.Since(w.last)
+	}, 30*time.Second, 50*time.Millisecond).Should(BeNumerically(">=", d))
 }
 
 func (w *writeCounter) reset() {
@@ -171,6 +183,7 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		t.w.n.Add(1)
 		t.w.mu.Lock()
 		t.w.paths = append(t.w.paths, req.Method+" "+req.URL.Path)
+		t.w.last = time.Now()
 		t.w.mu.Unlock()
 	}
 	return t.next.RoundTrip(req)
@@ -180,8 +193,9 @@ func startManager() (*runningManager, error) {
 	cfg := rest.CopyConfig(env.Config)
 	w := &writeCounter{}
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, w: w} }
-	controllers.ConfigureRESTClient(cfg, 1000, 2000)
-	controllers.UseHTTP1(cfg, 128)
+	if err := kubeclient.Configure(cfg, kubeclient.Options{QPS: 1000, Burst: 2000, KeepIdle: 16}); err != nil {
+		return nil, err
+	}
 	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{sourceNS}),
@@ -193,19 +207,20 @@ func startManager() (*runningManager, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &controllers.RegistryCredentialReconciler{
-		Client:           m.GetClient(),
-		APIReader:        m.GetAPIReader(),
-		Recorder:         m.GetEventRecorder("regcred-operator"),
-		SourceNamespaces: []string{sourceNS},
-		ParallelWrites:   16,
-		ConflictRecheck:  2 * time.Second,
+	op := &controllers.Operator{
+		Client:            m.GetClient(),
+		APIReader:         m.GetAPIReader(),
+		Recorder:          m.GetEventRecorder("regcred-operator"),
+		SourceNamespaces:  []string{sourceNS},
+		PairWorkers:       16,
+		CredentialWorkers: 4,
+		ConflictRecheck:   2 * time.Second,
 	}
-	if err := r.SetupWithManager(ctx, m, controllers.Options{MaxConcurrentReconciles: 4}); err != nil {
+	if err := op.SetupWithManager(ctx, m); err != nil {
 		cancel()
 		return nil, err
 	}
-	rm := &runningManager{manager: m, cancel: cancel, done: make(chan error, 1), writes: w}
+	rm := &runningManager{manager: m, operator: op, cancel: cancel, done: make(chan error, 1), writes: w}
 	go func() { rm.done <- m.Start(ctx) }()
 	if !m.GetCache().WaitForCacheSync(ctx) {
 		cancel()
@@ -350,6 +365,43 @@ func updateRC(name string, change func(*registryv1alpha1.RegistryCredential)) er
 		}
 		change(rc)
 		return k8s.Update(context.Background(), rc)
+	})
+}
+
+// updateSA changes a ServiceAccount as another writer would: read, change,
+// write, and again on a conflict.
+func updateSA(ns, name string, change func(*corev1.ServiceAccount)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sa := &corev1.ServiceAccount{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, sa); err != nil {
+			return err
+		}
+		change(sa)
+		return k8s.Update(context.Background(), sa)
+	})
+}
+
+// updateSecret changes a Secret, again on a conflict.
+func updateSecret(ns, name string, change func(*corev1.Secret)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s := &corev1.Secret{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+			return err
+		}
+		change(s)
+		return k8s.Update(context.Background(), s)
+	})
+}
+
+// updateNamespace changes a namespace, again on a conflict.
+func updateNamespace(name string, change func(*corev1.Namespace)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ns := &corev1.Namespace{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, ns); err != nil {
+			return err
+		}
+		change(ns)
+		return k8s.Update(context.Background(), ns)
 	})
 }
 

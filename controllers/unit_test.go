@@ -40,7 +40,9 @@ func refs(names ...string) []corev1.LocalObjectReference {
 }
 
 func TestPlanServiceAccount(t *testing.T) {
-	key := AddedByAnnotation("rc")
+	const uid = types.UID("uid-1")
+	key := RecordAnnotation("rc")
+	ours := func(secret string) string { return FormatRecord(secret, uid) }
 	sa := func(record string, names ...string) *corev1.ServiceAccount {
 		s := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ns"}, ImagePullSecrets: refs(names...)}
 		if record != "" {
@@ -51,27 +53,38 @@ func TestPlanServiceAccount(t *testing.T) {
 	cases := map[string]struct {
 		in         *corev1.ServiceAccount
 		target     string
-		want       bool
+		intent     saIntent
 		unchanged  bool
 		wantNames  []string
 		wantRecord string // "" = no record
 	}{
-		"add to empty":                {in: sa(""), target: "t", want: true, wantNames: []string{"t"}, wantRecord: "t"},
-		"append after others":         {in: sa("", "a", "b"), target: "t", want: true, wantNames: []string{"a", "b", "t"}, wantRecord: "t"},
-		"already ours":                {in: sa("t", "a", "t"), target: "t", want: true, unchanged: true},
-		"listed by someone else":      {in: sa("", "t"), target: "t", want: true, unchanged: true},
-		"ours removed by user re-add": {in: sa("t", "a"), target: "t", want: true, wantNames: []string{"a", "t"}, wantRecord: "t"},
-		"renamed target":              {in: sa("old", "a", "old"), target: "new", want: true, wantNames: []string{"a", "new"}, wantRecord: "new"},
-		"renamed, new one user's":     {in: sa("old", "new", "old"), target: "new", want: true, wantNames: []string{"new"}},
-		"withdraw ours only":          {in: sa("t", "a", "t", "b"), target: "t", want: false, wantNames: []string{"a", "b"}},
-		"withdraw last entry":         {in: sa("t", "t"), target: "t", want: false, wantNames: nil},
-		"withdraw nothing recorded":   {in: sa("", "a", "t"), target: "t", want: false, unchanged: true},
-		"withdraw recorded old name":  {in: sa("old", "old", "t"), target: "t", want: false, wantNames: []string{"t"}},
+		"add to empty":                {in: sa(""), target: "t", intent: saList, wantNames: []string{"t"}, wantRecord: ours("t")},
+		"append after others":         {in: sa("", "a", "b"), target: "t", intent: saList, wantNames: []string{"a", "b", "t"}, wantRecord: ours("t")},
+		"already ours":                {in: sa(ours("t"), "a", "t"), target: "t", intent: saList, unchanged: true},
+		"listed by someone else":      {in: sa("", "t"), target: "t", intent: saList, unchanged: true},
+		"ours removed by user re-add": {in: sa(ours("t"), "a"), target: "t", intent: saList, wantNames: []string{"a", "t"}, wantRecord: ours("t")},
+		"renamed target":              {in: sa(ours("old"), "a", "old"), target: "new", intent: saList, wantNames: []string{"a", "new"}, wantRecord: ours("new")},
+		"renamed, new one user's":     {in: sa(ours("old"), "new", "old"), target: "new", intent: saList, wantNames: []string{"new"}},
+		"withdraw ours only":          {in: sa(ours("t"), "a", "t", "b"), target: "t", intent: saWithdraw, wantNames: []string{"a", "b"}},
+		"withdraw last entry":         {in: sa(ours("t"), "t"), target: "t", intent: saWithdraw, wantNames: nil},
+		"withdraw nothing recorded":   {in: sa("", "a", "t"), target: "t", intent: saWithdraw, unchanged: true},
+		"withdraw recorded old name":  {in: sa(ours("old"), "old", "t"), target: "t", intent: saWithdraw, wantNames: []string{"t"}},
+		// a namesake's record (another UID): never ours to remove.
+		"withdraw namesake's record": {in: sa(FormatRecord("t", "uid-0"), "a", "t"), target: "t", intent: saWithdraw, unchanged: true},
+		"release namesake's record":  {in: sa(FormatRecord("t", "uid-0"), "t"), target: "t", intent: saRelease, unchanged: true},
+		"list over namesake, listed": {in: sa(FormatRecord("t", "uid-0"), "t"), target: "t", intent: saList, unchanged: true},
+		// adding our own entry replaces the namesake's record; its entry stays.
+		"list over namesake, missing": {in: sa(FormatRecord("old", "uid-0"), "old"), target: "t", intent: saList, wantNames: []string{"old", "t"}, wantRecord: ours("t")},
+		// records without a UID (older versions) are nobody's.
+		"withdraw legacy record": {in: sa("t", "t"), target: "t", intent: saWithdraw, unchanged: true},
+		// Orphan: the record goes, the entry stays.
+		"release ours":          {in: sa(ours("t"), "a", "t"), target: "t", intent: saRelease, wantNames: []string{"a", "t"}},
+		"release, nothing ours": {in: sa("", "t"), target: "t", intent: saRelease, unchanged: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			before := tc.in.DeepCopy()
-			got := planServiceAccount(tc.in, "rc", tc.target, tc.want)
+			got := planServiceAccount(tc.in, credentialRef{name: "rc", uid: uid, target: tc.target}, tc.intent)
 			if !reflect.DeepEqual(before, tc.in) {
 				t.Fatal("input modified")
 			}
@@ -149,7 +162,6 @@ func TestCopyDrift(t *testing.T) {
 		"data":                func(c *corev1.Secret) { c.Annotations[annotationObservedHash] = "x" },
 		"source annotation":   func(c *corev1.Secret) { delete(c.Annotations, AnnotationSource) },
 		"labels":              func(c *corev1.Secret) { c.Labels[LabelCredential] = "other" },
-		"owner":               func(c *corev1.Secret) { c.OwnerReferences = nil },
 		"tracking label":      func(c *corev1.Secret) { c.Labels["app.kubernetes.io/instance"] = "x" },
 		"tracking annotation": func(c *corev1.Secret) { c.Annotations["argocd.argoproj.io/sync-options"] = "Prune=false" },
 	}

@@ -142,6 +142,9 @@ type NamespaceFailure struct {
 // MaxFailures bounds status.failures.
 const MaxFailures = 10
 
+// MaxFailureMessage bounds a failure's message.
+const MaxFailureMessage = 1024
+
 // RegistryCredentialStatus is the observed state of a RegistryCredential.
 type RegistryCredentialStatus struct {
 	// observedGeneration is the generation last reconciled.

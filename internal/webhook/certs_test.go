@@ -115,7 +115,7 @@ func TestCertRotation(t *testing.T) {
 		KeyName:                  "tls.key",
 		Ready:                    ready,
 	})).To(Succeed())
-	g.Expect(SetupPodWebhook(m, Options{})).To(Succeed())
+	g.Expect(SetupPodWebhook(m, nil, Options{})).To(Succeed())
 
 	secret := &corev1.Secret{}
 	g.Expect(env.Client.Get(ctx, secretKey, secret)).To(Succeed(), "SetupCertRotation creates the Secret")

@@ -22,15 +22,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/credset"
 )
 
 // Path is where the Pod webhook is served.
@@ -55,11 +58,13 @@ const defaultTimeout = 2 * time.Second
 //
 // +kubebuilder:webhook:path=/mutate-v1-pod,mutating=true,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=mpod.registry.regcred.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=5,matchPolicy=Equivalent,patch=`{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system","regcred-system"]},{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]},"objectSelector":{"matchExpressions":[{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]}}`
 
-// The handler reads RegistryCredentials and Namespaces from the manager's
-// cache (and a Namespace from the API server when the cache has not seen a
-// brand-new one yet).
+// The handler reads RegistryCredentials, Namespaces and Secrets from the
+// manager's cache, and from the API server a Namespace or the metadata of a
+// Secret the cache does not hold (a brand-new Namespace, a Secret without our
+// labels).
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 // Options tune the Pod webhook.
 type Options struct {
@@ -76,41 +81,67 @@ type Options struct {
 // PodInjector is the admission handler. It never denies a Pod: on any error
 // it logs and admits the Pod unchanged.
 type PodInjector struct {
-	// Reader is the manager's cache; RegistryCredentials and Namespaces are
-	// read from it, never from the API server per request.
+	// Reader is the manager's cache; Namespaces and Secrets are read from
+	// it.
 	Reader client.Reader
-	// APIReader, optional, reads a Namespace the cache does not hold yet
-	// (created a moment ago).
+	// APIReader, optional, reads what the cache does not hold: a Namespace
+	// created a moment ago, and the metadata of a Secret that holds a copy's
+	// name. Without it, a name that no cached Secret holds is not added (it
+	// could be a Secret we do not own).
 	APIReader client.Reader
-	Options   Options
+	// Credentials is the snapshot of the RegistryCredentials, kept up to
+	// date by its Follow; required.
+	Credentials *credset.Set
+	Options     Options
 
-	compiled compileCache
-	metrics  *webhookMetrics
+	metrics *webhookMetrics
 }
 
 var _ admission.Handler = &PodInjector{}
 
 // SetupPodWebhook registers the PodInjector at Path on the manager's webhook
-// server, makes sure the cache watches RegistryCredentials and Namespaces,
-// and adds a "pod-webhook" readiness check that fails until the caches have
-// synced and the webhook server serves (with a GatedServer, not before its
-// certificate is ready).
-func SetupPodWebhook(mgr ctrl.Manager, opts Options) error {
+// server, makes sure the cache watches RegistryCredentials, Namespaces and
+// Secrets (the manager's cache options must select which Secrets: see
+// controllers.CacheOptions), removes a RegistryCredential's counter series
+// when it is deleted, and adds a "pod-webhook" readiness check that fails
+// until the caches have synced and the webhook server serves (with a
+// GatedServer, not before its certificate is ready).
+//
+// set is the RegistryCredential snapshot the caller already follows (one set
+// shared with the controller); when nil, SetupPodWebhook makes one on the
+// manager's cache and follows it.
+func SetupPodWebhook(mgr ctrl.Manager, set *credset.Set, opts Options) error {
 	ctx := context.Background()
-	for _, obj := range []client.Object{&registryv1alpha1.RegistryCredential{}, &corev1.Namespace{}} {
-		if _, err := mgr.GetCache().GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
+	c := mgr.GetCache()
+	rcs, err := c.GetInformer(ctx, &registryv1alpha1.RegistryCredential{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("pod webhook: watching RegistryCredentials: %w", err)
+	}
+	for _, obj := range []client.Object{&corev1.Namespace{}, &corev1.Secret{}} {
+		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
 			return fmt.Errorf("pod webhook: watching %T: %w", obj, err)
 		}
+	}
+	if set == nil {
+		set = &credset.Set{Reader: c}
+		if err := set.Follow(ctx, c); err != nil {
+			return fmt.Errorf("pod webhook: following RegistryCredentials: %w", err)
+		}
+	}
+	m := getMetrics()
+	if _, err := rcs.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: m.forget}); err != nil {
+		return fmt.Errorf("pod webhook: watching RegistryCredential deletions: %w", err)
 	}
 	synced := &syncedSignal{ch: make(chan struct{})}
 	if err := mgr.Add(synced); err != nil {
 		return err
 	}
 	injector := &PodInjector{
-		Reader:    mgr.GetCache(),
-		APIReader: mgr.GetAPIReader(),
-		Options:   opts,
-		metrics:   getMetrics(),
+		Reader:      c,
+		APIReader:   mgr.GetAPIReader(),
+		Credentials: set,
+		Options:     opts,
+		metrics:     m,
 	}
 	server := mgr.GetWebhookServer()
 	server.Register(Path, &webhook.Admission{Handler: injector})
@@ -121,11 +152,16 @@ func SetupPodWebhook(mgr ctrl.Manager, opts Options) error {
 		default:
 			return errors.New("caches have not synced yet")
 		}
+		if !set.HasSynced() {
+			return errors.New("the RegistryCredential snapshot has not seen every RegistryCredential yet")
+		}
 		return started(req)
 	})
 }
 
-// Handle admits a Pod CREATE, adding the pull secrets Decide picks.
+// Handle admits a Pod CREATE, adding the pull secrets Decide picks from
+// Credentials, except those whose name a Secret of the namespace holds that
+// the credential does not control (see mayInject).
 func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admission.Response {
 	m := p.metrics
 	if m == nil {
@@ -160,12 +196,9 @@ func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		log.Error(err, "reading the Pod's namespace failed; admitting the Pod unchanged")
 		return admission.Allowed("")
 	}
-	creds, err := p.credentials(ctx, m)
-	if err != nil {
-		log.Error(err, "listing RegistryCredentials failed; admitting the Pod unchanged")
-		return admission.Allowed("")
-	}
-	injections := decide(pod, ns, creds, p.Options.SourceNamespaces, p.compiled.get)
+	injections := decide(pod, ns, p.Credentials.All(), p.Options.SourceNamespaces, func(c *credset.Credential) bool {
+		return p.mayInject(ctx, ns.Name, c)
+	})
 	if len(injections) == 0 {
 		return admission.Allowed("")
 	}
@@ -199,19 +232,57 @@ func (p *PodInjector) namespace(ctx context.Context, name string) (*corev1.Names
 	return ns, err
 }
 
-// credentials lists the RegistryCredentials from the cache, sorted by name so
-// that patches are deterministic. The items are shared with the cache and
-// must not be modified.
-func (p *PodInjector) credentials(ctx context.Context, m *webhookMetrics) ([]registryv1alpha1.RegistryCredential, error) {
-	list := &registryv1alpha1.RegistryCredentialList{}
-	if err := p.Reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
+// mayInject reports whether c's copy name may be added to a Pod in namespace
+// ns, that is whether the Secret of that name there is, or will be, c's:
+//   - it is c's source itself;
+//   - it is in the cache (our copies, and every Secret of the source
+//     namespaces) and c is its controller;
+//   - it is not in the cache, and the API server has no Secret of that name
+//     (the copy is on its way: the kubelet re-reads pull secrets on every
+//     retry) or one that c controls.
+//
+// Labels do not count: anyone can copy them. Any error refuses the name.
+// Refusals are logged at V(1).
+func (p *PodInjector) mayInject(ctx context.Context, ns string, c *credset.Credential) bool {
+	src := c.Object.Spec.SecretRef
+	if ns == src.Namespace && c.Target == src.Name {
+		return true
 	}
-	slices.SortFunc(list.Items, func(a, b registryv1alpha1.RegistryCredential) int { return strings.Compare(a.Name, b.Name) })
-	for _, name := range p.compiled.prune(list.Items) {
-		m.mutated.DeleteLabelValues(name)
+	log := logf.FromContext(ctx).V(1).WithValues("namespace", ns, "credential", c.Name, "secret", c.Target)
+	key := types.NamespacedName{Namespace: ns, Name: c.Target}
+	cached := &corev1.Secret{}
+	err := p.Reader.Get(ctx, key, cached, client.UnsafeDisableDeepCopy) // read only
+	switch {
+	case err == nil:
+		return controlledBy(log, cached, c)
+	case !apierrors.IsNotFound(err):
+		log.Info("not adding the pull secret: reading the Secret from the cache failed", "error", err.Error())
+		return false
+	case p.APIReader == nil:
+		log.Info("not adding the pull secret: the Secret is not in the cache and there is no API reader to look further")
+		return false
 	}
-	return list.Items, nil
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err = p.APIReader.Get(ctx, key, meta)
+	switch {
+	case apierrors.IsNotFound(err):
+		return true
+	case err != nil:
+		log.Info("not adding the pull secret: reading the Secret from the API server failed", "error", err.Error())
+		return false
+	}
+	return controlledBy(log, meta, c)
+}
+
+// controlledBy reports whether c is the controller of the Secret holding its
+// copy's name, logging a refusal.
+func controlledBy(log logr.Logger, secret metav1.Object, c *credset.Credential) bool {
+	if metav1.IsControlledBy(secret, c.Object) {
+		return true
+	}
+	log.Info("not adding the pull secret: a Secret the RegistryCredential does not control holds the name")
+	return false
 }
 
 // patchOps appends the injections to spec.imagePullSecrets: existing entries

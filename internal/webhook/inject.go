@@ -18,22 +18,22 @@ limitations under the License.
 // pull secret of every RegistryCredential that serves the Pod's namespace and
 // whose server matches one of the Pod's images, so that Pods admitted before
 // the operator patched their ServiceAccount, and Pods that set their own
-// imagePullSecrets, can still pull. It also wires the serving certificate
-// (self-managed with cert-controller, or provided from outside).
+// imagePullSecrets, can still pull. A name held in the namespace by a Secret
+// the RegistryCredential does not control is never added. It also wires the
+// serving certificate (self-managed with cert-controller, or provided from
+// outside).
 package webhook
 
 import (
 	"slices"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/credset"
 	"github.com/regcred/regcred-operator/internal/registry"
-	"github.com/regcred/regcred-operator/internal/selection"
 )
 
 const (
@@ -54,8 +54,9 @@ type Injection struct {
 	Secret string
 }
 
-// Decide is the whole admission decision, without a client: the pull secrets
-// to append to the Pod's spec.imagePullSecrets, in the order of creds.
+// Decide is the whole admission decision that needs no client: the pull
+// secrets to append to the Pod's spec.imagePullSecrets, in the order of creds
+// (a credset.Set gives them sorted by name).
 //
 // A RegistryCredential applies when it is not being deleted, its source is
 // allowed (see Skip), its spec compiles, it serves ns (same rules as the
@@ -67,13 +68,18 @@ type Injection struct {
 //
 // sourceNamespaces is the operator's --source-namespaces ("*": any); nil
 // leaves that check to the RegistryCredential's Ready condition.
-func Decide(pod *corev1.Pod, ns *corev1.Namespace, creds []registryv1alpha1.RegistryCredential, sourceNamespaces []string) []Injection {
-	return decide(pod, ns, creds, sourceNamespaces, compile)
+//
+// The handler further drops a name that a Secret the credential does not
+// control holds (see PodInjector.Handle); Decide cannot know that.
+func Decide(pod *corev1.Pod, ns *corev1.Namespace, creds []*credset.Credential, sourceNamespaces []string) []Injection {
+	return decide(pod, ns, creds, sourceNamespaces, nil)
 }
 
-// decide is Decide with a pluggable compile step (the handler caches it).
-func decide(pod *corev1.Pod, ns *corev1.Namespace, creds []registryv1alpha1.RegistryCredential, sourceNamespaces []string,
-	compileFn func(*registryv1alpha1.RegistryCredential) *compiled) []Injection {
+// decide is Decide with a last check, keep, on each candidate that passed
+// all the others (nil keeps all). A candidate keep refuses does not take its
+// name, so a later credential with the same copy name is still considered.
+func decide(pod *corev1.Pod, ns *corev1.Namespace, creds []*credset.Credential, sourceNamespaces []string,
+	keep func(*credset.Credential) bool) []Injection {
 	if OptedOut(pod.Labels) || OptedOut(ns.Labels) || len(creds) == 0 {
 		return nil
 	}
@@ -82,20 +88,17 @@ func decide(pod *corev1.Pod, ns *corev1.Namespace, creds []registryv1alpha1.Regi
 		return nil
 	}
 	var out []Injection
-	for i := range creds {
-		rc := &creds[i]
-		if Skip(rc, sourceNamespaces) != "" {
+	for _, c := range creds {
+		if Skip(c.Object, sourceNamespaces) != "" || c.Err != nil || !matchesAny(c.Server, images) || !c.Selector.Serves(ns) {
 			continue
 		}
-		c := compileFn(rc)
-		if c.err != nil || !c.matchesAny(images) || !c.selector.Serves(ns) {
+		if listed(pod.Spec.ImagePullSecrets, c.Target) || slices.ContainsFunc(out, func(in Injection) bool { return in.Secret == c.Target }) {
 			continue
 		}
-		secret := rc.TargetName()
-		if listed(pod.Spec.ImagePullSecrets, secret) || slices.ContainsFunc(out, func(in Injection) bool { return in.Secret == secret }) {
+		if keep != nil && !keep(c) {
 			continue
 		}
-		out = append(out, Injection{Credential: rc.Name, Secret: secret})
+		out = append(out, Injection{Credential: c.Name, Secret: c.Target})
 	}
 	return out
 }
@@ -171,80 +174,12 @@ func podImages(pod *corev1.Pod) []registry.Image {
 	return out
 }
 
-// compiled is the part of a RegistryCredential that only depends on its
-// spec, prepared once per generation.
-type compiled struct {
-	uid        types.UID
-	generation int64
-	server     registry.Server
-	selector   *selection.Selector
-	err        error
-}
-
-func compile(rc *registryv1alpha1.RegistryCredential) *compiled {
-	c := &compiled{uid: rc.UID, generation: rc.Generation}
-	if c.server, c.err = registry.ParseServer(rc.Spec.Server); c.err != nil {
-		return c
-	}
-	c.selector, c.err = selection.New(&rc.Spec)
-	return c
-}
-
-func (c *compiled) matchesAny(images []registry.Image) bool {
+// matchesAny reports whether server matches at least one of the images.
+func matchesAny(server registry.Server, images []registry.Image) bool {
 	for _, img := range images {
-		if c.server.MatchesImage(img) {
+		if server.MatchesImage(img) {
 			return true
 		}
 	}
 	return false
-}
-
-// compileCache keeps compiled specs by RegistryCredential name, valid for one
-// UID and generation (the spec cannot change without the generation).
-type compileCache struct {
-	mu sync.RWMutex
-	m  map[string]*compiled
-}
-
-func (cc *compileCache) get(rc *registryv1alpha1.RegistryCredential) *compiled {
-	cc.mu.RLock()
-	c, ok := cc.m[rc.Name]
-	cc.mu.RUnlock()
-	if ok && c.uid == rc.UID && c.generation == rc.Generation {
-		return c
-	}
-	c = compile(rc)
-	cc.mu.Lock()
-	if cc.m == nil {
-		cc.m = map[string]*compiled{}
-	}
-	cc.m[rc.Name] = c
-	cc.mu.Unlock()
-	return c
-}
-
-// prune drops the entries of RegistryCredentials that are gone, and returns
-// their names. It only looks when the cache holds more entries than there are
-// RegistryCredentials, so the steady state costs a length comparison.
-func (cc *compileCache) prune(live []registryv1alpha1.RegistryCredential) []string {
-	cc.mu.RLock()
-	n := len(cc.m)
-	cc.mu.RUnlock()
-	if n <= len(live) {
-		return nil
-	}
-	names := make(map[string]struct{}, len(live))
-	for i := range live {
-		names[live[i].Name] = struct{}{}
-	}
-	var gone []string
-	cc.mu.Lock()
-	for name := range cc.m {
-		if _, ok := names[name]; !ok {
-			delete(cc.m, name)
-			gone = append(gone, name)
-		}
-	}
-	cc.mu.Unlock()
-	return gone
 }

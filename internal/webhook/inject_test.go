@@ -17,14 +17,17 @@ limitations under the License.
 package webhook
 
 import (
+	"context"
 	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/credset"
 )
 
 // rc builds a RegistryCredential for server whose copy is named after it.
@@ -43,6 +46,30 @@ func rc(name, server string, mods ...func(*registryv1alpha1.RegistryCredential))
 		m(&r)
 	}
 	return r
+}
+
+// credSet returns a credset.Set holding rcs, refreshed from a fake client.
+func credSet(t testing.TB, rcs ...registryv1alpha1.RegistryCredential) *credset.Set {
+	t.Helper()
+	b := fake.NewClientBuilder().WithScheme(scheme)
+	for i := range rcs {
+		b = b.WithObjects(rcs[i].DeepCopy())
+	}
+	set := &credset.Set{Reader: b.Build()}
+	for i := range rcs {
+		if _, err := set.Refresh(context.Background(), rcs[i].Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return set
+}
+
+// deleting marks a RegistryCredential as being deleted (with a finalizer,
+// as the fake client, like the API server, wants one).
+func deleting(r *registryv1alpha1.RegistryCredential) {
+	now := metav1.Now()
+	r.DeletionTimestamp = &now
+	r.Finalizers = []string{"registry.regcred.dev/test"}
 }
 
 func withReady(reason string, observedGeneration int64) func(*registryv1alpha1.RegistryCredential) {
@@ -87,7 +114,6 @@ func namespace(name string, labels map[string]string) *corev1.Namespace {
 func TestDecide(t *testing.T) {
 	hub := rc("hub", "docker.io")
 	quay := rc("quay", "quay.io")
-	deleted := metav1.Now()
 	app := namespace("app", map[string]string{"team": "a"})
 
 	cases := []struct {
@@ -102,7 +128,7 @@ func TestDecide(t *testing.T) {
 		{name: "docker.io alias in the image", pod: pod("index.docker.io/library/nginx:1.27"), creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
 		{name: "quay image does not get the docker.io credential", pod: pod("quay.io/x"), creds: []registryv1alpha1.RegistryCredential{hub}},
 		{name: "only the matching credential", pod: pod("quay.io/x/y@sha256:" + sha), creds: []registryv1alpha1.RegistryCredential{hub, quay}, want: []string{"quay-pull"}},
-		{name: "several credentials in credential order", pod: pod("quay.io/x", "nginx"), creds: []registryv1alpha1.RegistryCredential{hub, quay}, want: []string{"hub-pull", "quay-pull"}},
+		{name: "several credentials in name order", pod: pod("quay.io/x", "nginx"), creds: []registryv1alpha1.RegistryCredential{quay, hub}, want: []string{"hub-pull", "quay-pull"}},
 		{name: "init container counts", pod: podWith(pod("quay.io/x"), func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox"}}
 		}), creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
@@ -136,7 +162,7 @@ func TestDecide(t *testing.T) {
 			creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
 		{name: "namespace opted out", pod: pod("nginx"), ns: namespace("app", map[string]string{InjectLabel: "false"}), creds: []registryv1alpha1.RegistryCredential{hub}},
 		{name: "credential being deleted", pod: pod("nginx"),
-			creds: []registryv1alpha1.RegistryCredential{rc("del", "docker.io", func(r *registryv1alpha1.RegistryCredential) { r.DeletionTimestamp = &deleted })}},
+			creds: []registryv1alpha1.RegistryCredential{rc("del", "docker.io", deleting)}},
 		{name: "Ready reason SourceNotAllowed", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("na", "docker.io", withReady(registryv1alpha1.ReasonSourceNotAllowed, 1))}},
 		{name: "Ready reason SourceInvalid", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("inv", "docker.io", withReady(registryv1alpha1.ReasonSourceInvalid, 1))}},
 		{name: "Ready reason SourceInvalid of an older generation still injects", pod: pod("nginx"),
@@ -161,7 +187,7 @@ func TestDecide(t *testing.T) {
 			if ns == nil {
 				ns = namespace("default", nil)
 			}
-			got := Decide(tc.pod, ns, tc.creds, tc.sources)
+			got := Decide(tc.pod, ns, credSet(t, tc.creds...).All(), tc.sources)
 			var secrets []string
 			for _, in := range got {
 				secrets = append(secrets, in.Secret)
@@ -178,6 +204,23 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideRefused: a candidate the handler's check refuses is left out
+// and does not take its name from a later credential with the same copy name.
+func TestDecideRefused(t *testing.T) {
+	creds := credSet(t, rc("a", "docker.io", withTarget("shared")), rc("b", "docker.io", withTarget("shared")), rc("c", "docker.io")).All()
+	var asked []string
+	got := decide(pod("nginx"), namespace("app", nil), creds, nil, func(c *credset.Credential) bool {
+		asked = append(asked, c.Name)
+		return c.Name != "a"
+	})
+	if want := []Injection{{Credential: "b", Secret: "shared"}, {Credential: "c", Secret: "c-pull"}}; !slices.Equal(got, want) {
+		t.Errorf("decide() = %+v, want %+v", got, want)
+	}
+	if want := []string{"a", "b", "c"}; !slices.Equal(asked, want) {
+		t.Errorf("asked about %q, want %q (once per candidate)", asked, want)
+	}
+}
+
 const sha = "6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"
 
 func TestSkip(t *testing.T) {
@@ -188,7 +231,7 @@ func TestSkip(t *testing.T) {
 		want    string
 	}{
 		{name: "no status yet", rc: rc("a", "docker.io"), want: ""},
-		{name: "deleting", rc: rc("a", "docker.io", func(r *registryv1alpha1.RegistryCredential) { now := metav1.Now(); r.DeletionTimestamp = &now }), want: registryv1alpha1.ReasonDeleting},
+		{name: "deleting", rc: rc("a", "docker.io", deleting), want: registryv1alpha1.ReasonDeleting},
 		{name: "operator does not accept the source namespace", rc: rc("a", "docker.io"), sources: []string{"x"}, want: registryv1alpha1.ReasonSourceNotAllowed},
 		{name: "condition without observedGeneration is trusted", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonSourceNotAllowed, 0)), want: registryv1alpha1.ReasonSourceNotAllowed},
 		{name: "Conflict still injects", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonConflict, 1)), want: ""},
@@ -225,45 +268,6 @@ func TestPatchOps(t *testing.T) {
 			if ops[i].Operation != "add" || ops[i].Path != "/spec/imagePullSecrets/-" || ops[i].Value != (corev1.LocalObjectReference{Name: want}) {
 				t.Errorf("ops[%d] = %+v, want add of %q at the end", i, ops[i], want)
 			}
-		}
-	})
-}
-
-func TestCompileCache(t *testing.T) {
-	var cc compileCache
-	a := rc("a", "docker.io")
-	first := cc.get(&a)
-	if first.err != nil || first.server.Host != "docker.io" {
-		t.Fatalf("compiled %+v", first)
-	}
-	t.Run("same generation is served from the cache", func(t *testing.T) {
-		if again := cc.get(&a); again != first {
-			t.Error("recompiled an unchanged spec")
-		}
-	})
-	t.Run("a new generation is compiled again", func(t *testing.T) {
-		a2 := rc("a", "quay.io", func(r *registryv1alpha1.RegistryCredential) { r.Generation = 2 })
-		if c := cc.get(&a2); c == first || c.server.Host != "quay.io" {
-			t.Errorf("got %+v, want a fresh compile for quay.io", c)
-		}
-	})
-	t.Run("a recreated credential (new UID) is compiled again", func(t *testing.T) {
-		a3 := rc("a", "ghcr.io", func(r *registryv1alpha1.RegistryCredential) { r.UID = "other"; r.Generation = 2 })
-		if c := cc.get(&a3); c.server.Host != "ghcr.io" {
-			t.Errorf("got %+v, want a fresh compile for ghcr.io", c)
-		}
-	})
-	t.Run("prune drops credentials that are gone", func(t *testing.T) {
-		b := rc("b", "docker.io")
-		cc.get(&b)
-		if gone := cc.prune([]registryv1alpha1.RegistryCredential{a, b}); len(gone) != 0 {
-			t.Errorf("pruned %v with nothing gone", gone)
-		}
-		if gone := cc.prune([]registryv1alpha1.RegistryCredential{b}); !slices.Equal(gone, []string{"a"}) {
-			t.Errorf("pruned %v, want [a]", gone)
-		}
-		if _, ok := cc.m["b"]; !ok {
-			t.Error("b was pruned")
 		}
 	})
 }

@@ -20,7 +20,10 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
 
 // webhookMetrics live on controller-runtime's registry, next to its own
@@ -63,4 +66,15 @@ func getMetrics() *webhookMetrics {
 		metrics.Registry.MustRegister(defaultMetrics.mutated, defaultMetrics.duration)
 	})
 	return defaultMetrics
+}
+
+// forget removes the counter series of a deleted RegistryCredential. It is
+// the delete handler of the RegistryCredential informer.
+func (m *webhookMetrics) forget(obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if rc, ok := obj.(*registryv1alpha1.RegistryCredential); ok {
+		m.mutated.DeleteLabelValues(rc.Name)
+	}
 }

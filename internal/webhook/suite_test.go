@@ -44,6 +44,7 @@ import (
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/controllers"
+	"github.com/regcred/regcred-operator/internal/credset"
 	"github.com/regcred/regcred-operator/internal/testenv"
 )
 
@@ -136,8 +137,11 @@ func controlPlane(t testing.TB) *testenv.Env {
 // runningManager is a started manager and how to stop it.
 type runningManager struct {
 	ctrl.Manager
-	cancel context.CancelFunc
-	done   chan error
+	// credentials is the RegistryCredential snapshot the operator and the
+	// webhook share: what the webhook decides from.
+	credentials *credset.Set
+	cancel      context.CancelFunc
+	done        chan error
 }
 
 func (m *runningManager) stop() {
@@ -146,9 +150,10 @@ func (m *runningManager) stop() {
 }
 
 // startManager builds the operator's manager as main.go does (cache options,
-// reconciler, Pod webhook), serving the webhook where envtest points the API
-// server, with envtest's certificate (no rotation), and waits until it is
-// ready: caches synced and the webhook server listening.
+// one followed credset.Set shared by the controllers and the Pod webhook),
+// serving the webhook where envtest points the API server, with envtest's
+// certificate (no rotation), and waits until it is ready: caches synced and
+// the webhook server listening.
 func startManager() (*runningManager, error) {
 	m, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme,
@@ -167,21 +172,28 @@ func startManager() (*runningManager, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := (&controllers.RegistryCredentialReconciler{
-		Client:           m.GetClient(),
-		APIReader:        m.GetAPIReader(),
-		Recorder:         m.GetEventRecorder("regcred-operator"),
-		SourceNamespaces: []string{sourceNS},
-		ParallelWrites:   32,
-	}).SetupWithManager(ctx, m, controllers.Options{MaxConcurrentReconciles: 4}); err != nil {
+	set := &credset.Set{Reader: m.GetCache()}
+	if err := set.Follow(ctx, m.GetCache()); err != nil {
 		cancel()
 		return nil, err
 	}
-	if err := SetupPodWebhook(m, Options{SourceNamespaces: []string{sourceNS}}); err != nil {
+	if err := (&controllers.Operator{
+		Client:            m.GetClient(),
+		APIReader:         m.GetAPIReader(),
+		Recorder:          m.GetEventRecorder("regcred-operator"),
+		Credentials:       set,
+		SourceNamespaces:  []string{sourceNS},
+		PairWorkers:       32,
+		CredentialWorkers: 4,
+	}).SetupWithManager(ctx, m); err != nil {
 		cancel()
 		return nil, err
 	}
-	rm := &runningManager{Manager: m, cancel: cancel, done: make(chan error, 1)}
+	if err := SetupPodWebhook(m, set, Options{SourceNamespaces: []string{sourceNS}}); err != nil {
+		cancel()
+		return nil, err
+	}
+	rm := &runningManager{Manager: m, credentials: set, cancel: cancel, done: make(chan error, 1)}
 	go func() { rm.done <- m.Start(ctx) }()
 
 	// Ready as the readiness probe sees it.

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/credset"
 )
 
 // These tests run the operator's manager against a real API server that
@@ -78,7 +79,7 @@ func (f *fixture) namespace(extra map[string]string) string {
 }
 
 // credential creates a RegistryCredential for server selecting the
-// fixture's namespaces, and waits until the manager's cache has it.
+// fixture's namespaces, and waits until the webhook's snapshot has it.
 func (f *fixture) credential(server string, mods ...func(*registryv1alpha1.RegistryCredential)) *registryv1alpha1.RegistryCredential {
 	f.t.Helper()
 	name := uniqueName(f.t, "rc")
@@ -97,9 +98,8 @@ func (f *fixture) credential(server string, mods ...func(*registryv1alpha1.Regis
 	}
 	f.g.Expect(env.Client.Create(context.Background(), rc)).To(Succeed())
 	f.t.Cleanup(func() { _ = env.Client.Delete(context.Background(), rc) })
-	f.g.Eventually(func() error {
-		return mgr.GetCache().Get(context.Background(), client.ObjectKeyFromObject(rc), &registryv1alpha1.RegistryCredential{})
-	}).Should(Succeed(), "the manager's cache never saw RegistryCredential %s", rc.Name)
+	f.g.Eventually(func() *credset.Credential { return mgr.credentials.Get(rc.Name) }).
+		ShouldNot(BeNil(), "the webhook's snapshot never saw RegistryCredential %s", rc.Name)
 	return rc
 }
 
@@ -274,22 +274,35 @@ func TestSkipsCredentialsWithBadSource(t *testing.T) {
 	ns := f.namespace(nil)
 	ctx := context.Background()
 
-	readyReason := func(reader client.Reader, rc *registryv1alpha1.RegistryCredential) func() string {
+	reason := func(rc *registryv1alpha1.RegistryCredential) string {
+		if c := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionReady); c != nil {
+			return c.Reason
+		}
+		return ""
+	}
+	// stored is the Ready reason on the API server.
+	stored := func(rc *registryv1alpha1.RegistryCredential) func() string {
 		return func() string {
 			got := &registryv1alpha1.RegistryCredential{}
-			if err := reader.Get(ctx, client.ObjectKeyFromObject(rc), got); err != nil {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rc), got); err != nil {
 				return err.Error()
 			}
-			if c := apimeta.FindStatusCondition(got.Status.Conditions, registryv1alpha1.ConditionReady); c != nil {
-				return c.Reason
+			return reason(got)
+		}
+	}
+	// seen is the Ready reason in the webhook's snapshot.
+	seen := func(rc *registryv1alpha1.RegistryCredential) func() string {
+		return func() string {
+			if c := mgr.credentials.Get(rc.Name); c != nil {
+				return reason(c.Object)
 			}
-			return ""
+			return "not in the snapshot"
 		}
 	}
 
 	t.Run("source in a namespace the operator does not accept (SourceNotAllowed)", func(t *testing.T) {
 		rc := f.credential("docker.io", func(rc *registryv1alpha1.RegistryCredential) { rc.Spec.SecretRef.Namespace = "default" })
-		f.g.Eventually(readyReason(env.Client, rc)).Should(Equal(registryv1alpha1.ReasonSourceNotAllowed))
+		f.g.Eventually(stored(rc)).Should(Equal(registryv1alpha1.ReasonSourceNotAllowed))
 		p := f.createPod(ns, testPod("nginx"))
 		f.g.Expect(pullSecrets(p)).To(BeEmpty())
 	})
@@ -298,10 +311,68 @@ func TestSkipsCredentialsWithBadSource(t *testing.T) {
 		f.g.Expect(env.Client.Create(ctx, src)).To(Succeed())
 		t.Cleanup(func() { _ = env.Client.Delete(ctx, src) })
 		rc := f.credential("quay.io", func(rc *registryv1alpha1.RegistryCredential) { rc.Spec.SecretRef.Name = src.Name })
-		// The webhook only knows from the status: wait until its cache has it.
-		f.g.Eventually(readyReason(mgr.GetCache(), rc)).Should(Equal(registryv1alpha1.ReasonSourceInvalid))
+		// The webhook only knows from the status: wait until its snapshot has it.
+		f.g.Eventually(seen(rc)).Should(Equal(registryv1alpha1.ReasonSourceInvalid))
 		p := f.createPod(ns, testPod("quay.io/x"))
 		f.g.Expect(pullSecrets(p)).To(BeEmpty())
+	})
+}
+
+// TestNoInjectionOverForeignSecret: where a Secret the operator did not
+// create holds the copy's name, a Pod is admitted without that name (it would
+// pull with someone else's credentials); labels copied from our copies do
+// not make a Secret ours, only our controller ownerReference does. Where
+// nothing holds the name, it is added.
+func TestNoInjectionOverForeignSecret(t *testing.T) {
+	f := newFixture(t)
+	hub := f.credential("docker.io")
+	ctx := context.Background()
+
+	// foreignNamespace makes a namespace where a Secret with these labels
+	// holds the copy's name, and only then selects it for the credential
+	// (otherwise the operator could write its copy first); it waits until
+	// the webhook's cache sees the namespace selected.
+	foreignNamespace := func(t *testing.T, labels map[string]string) string {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniqueName(t, "ns"), Labels: map[string]string{testLabel: "not-yet"}}}
+		f.g.Expect(env.Client.Create(ctx, ns)).To(Succeed())
+		t.Cleanup(func() { _ = env.Client.Delete(ctx, ns) })
+		f.g.Expect(env.Client.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: hub.Spec.TargetSecretName, Labels: labels},
+			Type:       corev1.SecretTypeDockerConfigJson,
+			Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"https://index.docker.io/v1/":{"auth":"b3RoZXI6dGVhbQ=="}}}`)},
+		})).To(Succeed())
+		patch := client.MergeFrom(ns.DeepCopy())
+		ns.Labels[testLabel] = f.id
+		f.g.Expect(env.Client.Patch(ctx, ns, patch)).To(Succeed())
+		f.g.Eventually(func() string {
+			cached := &corev1.Namespace{}
+			if err := mgr.GetCache().Get(ctx, client.ObjectKeyFromObject(ns), cached); err != nil {
+				return err.Error()
+			}
+			return cached.Labels[testLabel]
+		}).Should(Equal(f.id), "the manager's cache never saw namespace %s selected", ns.Name)
+		return ns.Name
+	}
+
+	t.Run("a plain docker-registry Secret holds the name", func(t *testing.T) {
+		ns := foreignNamespace(t, nil)
+		p := f.createPod(ns, testPod("nginx"))
+		f.g.Expect(pullSecrets(p)).To(BeEmpty())
+	})
+	t.Run("a Secret with the operator's labels but no ownerReference holds the name", func(t *testing.T) {
+		ns := foreignNamespace(t, map[string]string{
+			"app.kubernetes.io/managed-by":    "regcred-operator",
+			"registry.regcred.dev/credential": hub.Name,
+		})
+		// The labels put it in the manager's cache: the check reads it there.
+		key := client.ObjectKey{Namespace: ns, Name: hub.Spec.TargetSecretName}
+		f.g.Eventually(func() error { return mgr.GetCache().Get(ctx, key, &corev1.Secret{}) }).Should(Succeed())
+		p := f.createPod(ns, testPod("nginx"))
+		f.g.Expect(pullSecrets(p)).To(BeEmpty())
+	})
+	t.Run("nothing holds the name", func(t *testing.T) {
+		p := f.createPod(f.namespace(nil), testPod("nginx"))
+		f.g.Expect(pullSecrets(p)).To(Equal([]string{hub.Spec.TargetSecretName}))
 	})
 }
 

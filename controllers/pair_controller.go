@@ -1,0 +1,411 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+)
+
+// PairControllerName is the name of the controller whose work item is one
+// RegistryCredential in one namespace (in its metrics and logs).
+const PairControllerName = "registrycredential-namespace"
+
+// pairKey is the pair controller's work item: one RegistryCredential in one
+// namespace. The workqueue hands one key to one worker at a time, so the
+// writes to one namespace for one RegistryCredential never race each other.
+type pairKey struct {
+	Credential string
+	Namespace  string
+}
+
+func (o *Operator) setupPairController(mgr ctrl.Manager) error {
+	log := mgr.GetLogger().WithValues("controller", PairControllerName)
+	return builder.TypedControllerManagedBy[pairKey](mgr).
+		Named(PairControllerName).
+		Watches(&registryv1alpha1.RegistryCredential{}, o.pairsOnCredential()).
+		Watches(&corev1.Namespace{}, o.pairsOnNamespace()).
+		Watches(&corev1.ServiceAccount{}, o.pairsOnServiceAccount()).
+		Watches(&corev1.Secret{}, o.pairsOnSecret()).
+		WithOptions(controller.TypedOptions[pairKey]{
+			MaxConcurrentReconciles: max(o.PairWorkers, 1),
+			RateLimiter:             rateLimiter[pairKey](),
+			LogConstructor: func(k *pairKey) logr.Logger {
+				if k == nil {
+					return log
+				}
+				return log.WithValues("credential", k.Credential, "namespace", k.Namespace)
+			},
+		}).
+		Complete(pairReconciler{o})
+}
+
+// pairReconciler serves one RegistryCredential in one namespace: the copy and
+// the ServiceAccount entries there, or their removal.
+type pairReconciler struct{ *Operator }
+
+// +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+// Reconcile brings the copy and the ServiceAccount entries of one
+// RegistryCredential in one namespace in line with the spec: serve a
+// selected namespace, withdraw from one that is not, and when the
+// RegistryCredential is being deleted, remove (Delete) or release (Orphan)
+// what it made there.
+func (r pairReconciler) Reconcile(ctx context.Context, key pairKey) (ctrl.Result, error) {
+	rc := &registryv1alpha1.RegistryCredential{}
+	// read only: the cache's object.
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: key.Credential}, rc, client.UnsafeDisableDeepCopy); err != nil {
+		// gone: its copies go with the garbage collector.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ns, ok := r.namespaceFor(ctx, key.Namespace)
+	switch {
+	case !rc.DeletionTimestamp.IsZero():
+		if !controllerutil.ContainsFinalizer(rc, Finalizer) {
+			return ctrl.Result{}, nil
+		}
+		return r.withdraw(ctx, rc, key.Namespace, rc.Spec.DeletionPolicy == registryv1alpha1.DeletionPolicyOrphan)
+	case !controllerutil.ContainsFinalizer(rc, Finalizer):
+		return ctrl.Result{}, nil // the credential controller adds it, then this runs again
+	case !ok:
+		// gone or terminating: the namespace's deletion removes everything.
+		r.report(ctx, rc, key.Namespace, "", "")
+		return ctrl.Result{}, nil
+	}
+	c := r.Credentials.Get(rc.Name)
+	if c == nil || c.UID != rc.UID || c.Generation != rc.Generation {
+		if c = r.refresh(ctx, rc.Name); c == nil {
+			return ctrl.Result{}, nil
+		}
+	}
+	if c.Err != nil {
+		return ctrl.Result{}, nil // the status reports InvalidSpec; nothing is changed
+	}
+	if !c.Serves(ns.Name, ns.Labels) {
+		return r.withdraw(ctx, rc, ns.Name, false)
+	}
+	src, prob, err := r.loadSource(ctx, rc)
+	if err != nil || prob.reason != "" {
+		return ctrl.Result{}, err // the status reports the problem; nothing is changed
+	}
+	return r.serve(ctx, rc, src, ns.Name)
+}
+
+// serve makes the namespace hold an up to date copy, listed by every
+// selected ServiceAccount.
+func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	target := rc.TargetName()
+	retry := false
+
+	// our copies under another name (targetSecretName changed).
+	copies := &corev1.SecretList{}
+	if err := r.Client.List(ctx, copies, client.InNamespace(ns), client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, err
+	}
+	for i := range copies.Items {
+		if s := &copies.Items[i]; s.Name != target {
+			switch err := r.deleteCopy(ctx, s); {
+			case apierrors.IsConflict(err):
+				retry = true
+			case err != nil:
+				return r.fail(ctx, rc, ns, err)
+			default:
+				log.V(1).Info("deleted copy under an old name", "secret", s.Name)
+			}
+		}
+	}
+
+	if !isSourceItself(rc, ns) {
+		state, detail, err := r.ensureCopy(ctx, rc, src, ns)
+		switch state {
+		case copyConflict:
+			log.V(1).Info("name held by a Secret we do not own", "secret", target)
+			r.report(ctx, rc, ns, registryv1alpha1.ReasonConflict, detail)
+			return ctrl.Result{RequeueAfter: r.ConflictRecheck}, nil
+		case copyRetry:
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		case copyFailed:
+			return r.fail(ctx, rc, ns, err)
+		case copyWritten:
+			log.V(1).Info("wrote copy", "secret", target, "drift", detail)
+		}
+	}
+
+	sas := &corev1.ServiceAccountList{}
+	if err := r.Client.List(ctx, sas, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, err
+	}
+	ref := credentialRef{name: rc.Name, uid: rc.UID, target: target}
+	var errs []error
+	for i := range sas.Items {
+		sa := &sas.Items[i]
+		planned := planServiceAccount(sa, ref, intentFor(rc, sa.Name))
+		if planned == nil {
+			continue
+		}
+		switch err := patchServiceAccount(ctx, r.Client, sa, planned); {
+		case apierrors.IsConflict(err):
+			retry = true // someone changed it since the cache saw it
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			errs = append(errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
+		default:
+			log.V(1).Info("patched ServiceAccount", "serviceAccount", sa.Name)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return r.fail(ctx, rc, ns, err)
+	}
+	r.report(ctx, rc, ns, "", "")
+	if retry {
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// copyState is what ensureCopy found or did.
+type copyState int
+
+const (
+	copyInSync   copyState = iota // up to date (or ours, and the cache is behind our write)
+	copyWritten                   // created, updated or recreated
+	copyConflict                  // a Secret we do not own holds the name
+	copyRetry                     // the object changed since the cache saw it: run again soon
+	copyFailed                    // an API error
+)
+
+// ensureCopy makes the copy in ns match the source. It only ever writes a
+// Secret that rc controls (by UID), with the resourceVersion it read.
+func (r pairReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (copyState, string, error) {
+	target := rc.TargetName()
+	want := desiredCopy(rc, src.secret, ns)
+	cached := &corev1.Secret{}
+	// read only; the cache holds our copies (label-selected), without data.
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, cached, client.UnsafeDisableDeepCopy)
+	switch {
+	case err == nil && owns(rc, cached):
+		drift := copyDrift(cached, rc, src.secret.Type, src.hash)
+		if drift == "" {
+			return copyInSync, "", nil
+		}
+		if needsRecreate(cached, src.secret.Type) {
+			// type and immutability cannot change in place: delete what we
+			// read, then create.
+			if err := r.deleteCopy(ctx, cached); err != nil {
+				return writeState(err), "", fmt.Errorf("delete copy to change its type: %w", err)
+			}
+			if err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); err != nil {
+				return writeState(err), "", fmt.Errorf("recreate copy: %w", err)
+			}
+			return copyWritten, drift, nil
+		}
+		if err := r.Client.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
+			return writeState(err), "", fmt.Errorf("update copy: %w", err)
+		}
+		return copyWritten, drift, nil
+	case err == nil:
+		return copyConflict, foreignMessage(rc, ns, cached), nil
+	case !apierrors.IsNotFound(err):
+		return copyFailed, "", err
+	}
+
+	// Not cached: nothing holds the name, or a Secret the cache does not hold
+	// (not labelled as ours), or our own create the cache has not seen yet.
+	// Where a foreign Secret held the name last time, look before writing, so
+	// a lasting conflict costs a read, not a failed create.
+	if f, ok := r.failures.get(rc.UID, ns); !ok || f.Reason != registryv1alpha1.ReasonConflict {
+		return r.createCopy(ctx, rc, want)
+	}
+	holder, err := r.nameHolder(ctx, ns, target)
+	switch {
+	case err != nil:
+		return copyFailed, "", err
+	case holder == nil:
+		return r.createCopy(ctx, rc, want)
+	case owns(rc, holder):
+		return copyInSync, "", nil // ours; the cache will show it
+	}
+	return copyConflict, foreignMessage(rc, ns, holder), nil
+}
+
+// createCopy creates the copy; when something already holds the name it
+// says whose it is.
+func (r pairReconciler) createCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, want *corev1.Secret) (copyState, string, error) {
+	err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+	switch {
+	case err == nil:
+		return copyWritten, "created", nil
+	case !apierrors.IsAlreadyExists(err):
+		return copyFailed, "", fmt.Errorf("create copy: %w", err)
+	}
+	holder, err := r.nameHolder(ctx, want.Namespace, want.Name)
+	switch {
+	case err != nil:
+		return copyFailed, "", err
+	case holder == nil:
+		return copyRetry, "", nil // gone meanwhile: take the name on the next run
+	case owns(rc, holder):
+		return copyInSync, "", nil // ours; the cache will show it
+	}
+	return copyConflict, foreignMessage(rc, want.Namespace, holder), nil
+}
+
+// nameHolder reads the metadata of the Secret holding a name from the API
+// server (it may be one the cache does not hold); nil when there is none.
+func (r pairReconciler) nameHolder(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error) {
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the Secret holding the name: %w", err)
+	}
+	return live, nil
+}
+
+// writeState is the copyState of a failed write: a stale read is retried
+// soon, anything else is an error.
+func writeState(err error) copyState {
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err) {
+		return copyRetry
+	}
+	return copyFailed
+}
+
+// foreignMessage says why the Secret holding the copy's name is left alone.
+func foreignMessage(rc *registryv1alpha1.RegistryCredential, ns string, s metav1.Object) string {
+	if s.GetLabels()[LabelManagedBy] == ManagedByValue {
+		return fmt.Sprintf("Secret %s/%s carries regcred-operator's labels but is not controlled by this RegistryCredential (its ownerReference is not UID %s); it is left alone", ns, s.GetName(), rc.UID)
+	}
+	return fmt.Sprintf("Secret %s/%s exists and was not created by this RegistryCredential; it is left alone", ns, s.GetName())
+}
+
+// deleteCopy deletes one of our copies, only if it is still the object we
+// read (UID and resourceVersion as preconditions).
+func (r pairReconciler) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
+	pre := metav1.Preconditions{UID: &cached.UID, ResourceVersion: &cached.ResourceVersion}
+	err := r.Client.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// withdraw removes what rc made in the namespace: the copies it controls and
+// the ServiceAccount entries it recorded. With orphan (deletionPolicy Orphan,
+// on deletion) both stay: the copies lose our ownerReference and labels, the
+// ServiceAccounts our records, and all are the user's from then on.
+func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns string, orphan bool) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	retry := false
+	var errs []error
+	copies := &corev1.SecretList{}
+	if err := r.Client.List(ctx, copies, client.InNamespace(ns), client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, err
+	}
+	for i := range copies.Items {
+		s := &copies.Items[i]
+		var err error
+		if orphan {
+			orig, upd := orphaned(s, rc)
+			err = r.Client.Patch(ctx, upd, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner))
+			if apierrors.IsNotFound(err) {
+				err = nil
+			}
+		} else {
+			err = r.deleteCopy(ctx, s)
+		}
+		switch {
+		case apierrors.IsConflict(err):
+			retry = true
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			log.V(1).Info("withdrew copy", "secret", s.Name, "orphan", orphan)
+		}
+	}
+	sas := &corev1.ServiceAccountList{}
+	if err := r.Client.List(ctx, sas, client.InNamespace(ns), client.MatchingFields{recordIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, err
+	}
+	intent := saWithdraw
+	if orphan {
+		intent = saRelease
+	}
+	ref := credentialRef{name: rc.Name, uid: rc.UID, target: rc.TargetName()}
+	for i := range sas.Items {
+		sa := &sas.Items[i]
+		planned := planServiceAccount(sa, ref, intent)
+		if planned == nil {
+			continue
+		}
+		switch err := patchServiceAccount(ctx, r.Client, sa, planned); {
+		case apierrors.IsConflict(err):
+			retry = true
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			errs = append(errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
+		default:
+			log.V(1).Info("withdrew ServiceAccount entry", "serviceAccount", sa.Name, "orphan", orphan)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return r.fail(ctx, rc, ns, err)
+	}
+	r.report(ctx, rc, ns, "", "")
+	if retry {
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// fail records an API error for the namespace and returns it, so the
+// workqueue retries with back-off.
+func (r pairReconciler) fail(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns string, err error) (ctrl.Result, error) {
+	r.report(ctx, rc, ns, registryv1alpha1.ReasonSyncFailed, err.Error())
+	return ctrl.Result{}, err
+}
+
+// report records the namespace's outcome in the failure book (reason "":
+// served) and wakes the status summary when that changed.
+func (r pairReconciler) report(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns, reason, message string) {
+	f := registryv1alpha1.NamespaceFailure{Namespace: ns, Reason: reason, Message: truncate(message, registryv1alpha1.MaxFailureMessage)}
+	if r.failures.set(rc.UID, f) {
+		r.wakeStatus(ctx, rc.Name)
+	}
+}

@@ -1,0 +1,160 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/registry"
+)
+
+// problem is why a RegistryCredential cannot be served as a whole: a Ready
+// reason and a message (never credential bytes). The zero value is no problem.
+type problem struct{ reason, message string }
+
+// source is a usable source Secret (the cache's object: read it, never
+// modify it) with the hash of its type and data.
+type source struct {
+	secret *corev1.Secret
+	hash   string
+}
+
+// AllowsAnyNamespace reports whether the source namespace list is "*".
+func AllowsAnyNamespace(sourceNamespaces []string) bool {
+	return slices.Contains(sourceNamespaces, "*")
+}
+
+// loadSource reads and checks the RegistryCredential's source Secret from the
+// cache. A nil source comes with the problem to report.
+func (o *Operator) loadSource(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (*source, problem, error) {
+	ref := rc.Spec.SecretRef
+	if !AllowsAnyNamespace(o.SourceNamespaces) && !slices.Contains(o.SourceNamespaces, ref.Namespace) {
+		return nil, problem{registryv1alpha1.ReasonSourceNotAllowed,
+			fmt.Sprintf("source namespace %q is not one the operator accepts sources from (%v); see --source-namespaces", ref.Namespace, o.SourceNamespaces)}, nil
+	}
+	src := &corev1.Secret{}
+	// read only: every work item asks for the source.
+	if err := o.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, src, client.UnsafeDisableDeepCopy); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, problem{registryv1alpha1.ReasonSourceNotFound,
+				fmt.Sprintf("source Secret %s/%s not found; existing copies are kept", ref.Namespace, ref.Name)}, nil
+		}
+		return nil, problem{}, err
+	}
+	if controllerUID(src) != "" {
+		return nil, problem{registryv1alpha1.ReasonSourceInvalid,
+			fmt.Sprintf("source Secret %s/%s is a copy made by regcred-operator; point secretRef at the original", ref.Namespace, ref.Name)}, nil
+	}
+	c := o.sources.check(rc, src)
+	if c.problem.reason != "" {
+		return nil, c.problem, nil
+	}
+	return &source{secret: src, hash: c.hash}, problem{}, nil
+}
+
+// checkSource parses the source's docker config, checks that it covers
+// spec.server and hashes it.
+func checkSource(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceCheck {
+	c := sourceCheck{srcUID: src.UID, srcRV: src.ResourceVersion, server: rc.Spec.Server}
+	ref := rc.Spec.SecretRef
+	cfg, err := registry.ParseSecret(string(src.Type), src.Data)
+	if err != nil {
+		// ParseError messages never contain data bytes.
+		c.problem = problem{registryv1alpha1.ReasonSourceInvalid, fmt.Sprintf("source Secret %s/%s: %v", ref.Namespace, ref.Name, err)}
+		return c
+	}
+	server, err := registry.ParseServer(rc.Spec.Server)
+	if err != nil {
+		c.problem = problem{registryv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.server: %v", err)}
+		return c
+	}
+	if !cfg.Covers(server) {
+		names := make([]string, 0, len(cfg.Servers))
+		for _, s := range cfg.Servers {
+			names = append(names, s.String())
+		}
+		c.problem = problem{registryv1alpha1.ReasonServerNotInSource,
+			fmt.Sprintf("no entry of source Secret %s/%s covers server %q (entries: %v)", ref.Namespace, ref.Name, server.String(), names)}
+		return c
+	}
+	c.hash = contentHash(src.Type, src.Data)
+	return c
+}
+
+// sourceCheck is checkSource's result for one version of a source and one
+// server.
+type sourceCheck struct {
+	srcUID  types.UID
+	srcRV   string
+	server  string
+	problem problem
+	hash    string
+}
+
+// sourceChecks remembers, per RegistryCredential UID, the check of its
+// current source version: every work item of a fan-out asks for it, and
+// parsing and hashing a large source for each of thousands of namespaces
+// would cost more than the writes. It holds at most one entry per
+// RegistryCredential, replaced when the source or server changes, dropped by
+// forget when the RegistryCredential goes; a restart just checks again.
+type sourceChecks struct {
+	mu sync.Mutex
+	m  map[types.UID]sourceCheck
+}
+
+func (s *sourceChecks) check(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceCheck {
+	s.mu.Lock()
+	c, ok := s.m[rc.UID]
+	s.mu.Unlock()
+	if ok && c.srcUID == src.UID && c.srcRV == src.ResourceVersion && c.server == rc.Spec.Server {
+		return c
+	}
+	c = checkSource(rc, src)
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[types.UID]sourceCheck{}
+	}
+	s.m[rc.UID] = c
+	s.mu.Unlock()
+	return c
+}
+
+// retain forgets the checks of RegistryCredentials not in live.
+func (s *sourceChecks) retain(live func(types.UID) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for uid := range s.m {
+		if !live(uid) {
+			delete(s.m, uid)
+		}
+	}
+}
+
+func (s *sourceChecks) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
