@@ -17,11 +17,16 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
+	"fmt"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
@@ -134,4 +139,134 @@ func orphaned(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential) (o
 	}
 	upd.OwnerReferences = refs
 	return orig, upd
+}
+
+// copyState is what ensureCopy found or did.
+type copyState int
+
+const (
+	copyInSync   copyState = iota // up to date (or ours, and the cache is behind our write)
+	copyWritten                   // created, updated or recreated
+	copyConflict                  // a Secret we do not own holds the name
+	copyRetry                     // the object changed since the cache saw it: run again soon
+	copyFailed                    // an API error
+)
+
+// ensureCopy makes the copy in ns match the source. It only ever writes a
+// Secret that rc controls (by UID), with the resourceVersion it read.
+func (r pairReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (copyState, string, error) {
+	target := rc.TargetName()
+	want := desiredCopy(rc, src.secret, ns)
+	cached := &corev1.Secret{}
+	// read only; the cache holds our copies (label-selected), without data.
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, cached, client.UnsafeDisableDeepCopy)
+	switch {
+	case err == nil && owns(rc, cached):
+		drift := copyDrift(cached, rc, src.secret.Type, src.hash)
+		if drift == "" {
+			return copyInSync, "", nil
+		}
+		if needsRecreate(cached, src.secret.Type) {
+			// type and immutability cannot change in place: delete what we
+			// read, then create.
+			if err := r.deleteCopy(ctx, cached); err != nil {
+				return writeState(err), "", fmt.Errorf("delete copy to change its type: %w", err)
+			}
+			if err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); err != nil {
+				return writeState(err), "", fmt.Errorf("recreate copy: %w", err)
+			}
+			return copyWritten, drift, nil
+		}
+		if err := r.Client.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
+			return writeState(err), "", fmt.Errorf("update copy: %w", err)
+		}
+		return copyWritten, drift, nil
+	case err == nil:
+		return copyConflict, foreignMessage(rc, ns, cached), nil
+	case !apierrors.IsNotFound(err):
+		return copyFailed, "", err
+	}
+
+	// Not cached: nothing holds the name, or a Secret the cache does not hold
+	// (not labelled as ours), or our own create the cache has not seen yet.
+	// Where a foreign Secret held the name last time, look before writing, so
+	// a lasting conflict costs a read, not a failed create.
+	if f, ok := r.failures.get(rc.UID, ns); !ok || f.Reason != registryv1alpha1.ReasonConflict {
+		return r.createCopy(ctx, rc, want)
+	}
+	holder, err := r.nameHolder(ctx, ns, target)
+	switch {
+	case err != nil:
+		return copyFailed, "", err
+	case holder == nil:
+		return r.createCopy(ctx, rc, want)
+	case owns(rc, holder):
+		return copyInSync, "", nil // ours; the cache will show it
+	}
+	return copyConflict, foreignMessage(rc, ns, holder), nil
+}
+
+// createCopy creates the copy; when something already holds the name it
+// says whose it is.
+func (r pairReconciler) createCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, want *corev1.Secret) (copyState, string, error) {
+	err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+	switch {
+	case err == nil:
+		return copyWritten, "created", nil
+	case !apierrors.IsAlreadyExists(err):
+		return copyFailed, "", fmt.Errorf("create copy: %w", err)
+	}
+	holder, err := r.nameHolder(ctx, want.Namespace, want.Name)
+	switch {
+	case err != nil:
+		return copyFailed, "", err
+	case holder == nil:
+		return copyRetry, "", nil // gone meanwhile: take the name on the next run
+	case owns(rc, holder):
+		return copyInSync, "", nil // ours; the cache will show it
+	}
+	return copyConflict, foreignMessage(rc, want.Namespace, holder), nil
+}
+
+// nameHolder reads the metadata of the Secret holding a name from the API
+// server (it may be one the cache does not hold); nil when there is none.
+func (r pairReconciler) nameHolder(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error) {
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the Secret holding the name: %w", err)
+	}
+	return live, nil
+}
+
+// writeState is the copyState of a failed write: a stale read is retried
+// soon, anything else is an error.
+func writeState(err error) copyState {
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err) {
+		return copyRetry
+	}
+	return copyFailed
+}
+
+// foreignMessage says why the Secret holding the copy's name is left alone.
+func foreignMessage(rc *registryv1alpha1.RegistryCredential, ns string, s metav1.Object) string {
+	if s.GetLabels()[LabelManagedBy] == ManagedByValue {
+		return fmt.Sprintf("Secret %s/%s carries regcred-operator's labels but is not controlled by this RegistryCredential (its ownerReference is not UID %s); it is left alone", ns, s.GetName(), rc.UID)
+	}
+	return fmt.Sprintf("Secret %s/%s exists and was not created by this RegistryCredential; it is left alone", ns, s.GetName())
+}
+
+// deleteCopy deletes one of our copies, only if it is still the object we
+// read (UID and resourceVersion as preconditions).
+func (r pairReconciler) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
+	pre := metav1.Preconditions{UID: &cached.UID, ResourceVersion: &cached.ResourceVersion}
+	err := r.Client.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

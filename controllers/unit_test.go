@@ -19,6 +19,7 @@ package controllers
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -202,5 +203,59 @@ func TestTransformSecret(t *testing.T) {
 	}
 	if contentHash("a", map[string][]byte{"k": []byte("v")}) == contentHash("a", map[string][]byte{"kv": nil}) {
 		t.Fatal("hash must separate keys from values")
+	}
+}
+
+// TestComputeStatus: the Ready condition each summary leads to, and the
+// counts kept when the namespaces could not be looked at.
+func TestComputeStatus(t *testing.T) {
+	rc := &registryv1alpha1.RegistryCredential{
+		ObjectMeta: metav1.ObjectMeta{Name: "rc", Generation: 3},
+		Spec:       registryv1alpha1.RegistryCredentialSpec{SecretRef: registryv1alpha1.SecretReference{Namespace: "src", Name: "regcred"}},
+		Status:     registryv1alpha1.RegistryCredentialStatus{SelectedNamespaces: 7, SyncedNamespaces: 7},
+	}
+	conflict := registryv1alpha1.NamespaceFailure{Namespace: "a", Reason: registryv1alpha1.ReasonConflict}
+	failed := registryv1alpha1.NamespaceFailure{Namespace: "b", Reason: registryv1alpha1.ReasonSyncFailed}
+	many := make([]registryv1alpha1.NamespaceFailure, 15)
+	for i := range many {
+		many[i] = registryv1alpha1.NamespaceFailure{Namespace: fmt.Sprintf("ns-%02d", i), Reason: registryv1alpha1.ReasonSyncFailed}
+	}
+	cases := map[string]struct {
+		sum                      summary
+		status                   metav1.ConditionStatus
+		reason, namespaces       string
+		failures, failuresListed int
+	}{
+		"synced":      {sum: summary{selected: 3, synced: 3}, status: metav1.ConditionTrue, reason: registryv1alpha1.ReasonSynced, namespaces: "3/3"},
+		"nothing":     {sum: summary{}, status: metav1.ConditionTrue, reason: registryv1alpha1.ReasonSynced, namespaces: "0/0"},
+		"progressing": {sum: summary{selected: 3, synced: 1}, status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonProgressing, namespaces: "1/3"},
+		"conflict wins over errors": {sum: summary{selected: 3, synced: 1, failures: []registryv1alpha1.NamespaceFailure{conflict, failed}, conflicts: 1},
+			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonConflict, namespaces: "1/3", failures: 2, failuresListed: 2},
+		"errors": {sum: summary{selected: 3, synced: 2, failures: []registryv1alpha1.NamespaceFailure{failed}},
+			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonSyncFailed, namespaces: "2/3", failures: 1, failuresListed: 1},
+		"failures listed up to 10": {sum: summary{selected: 20, synced: 5, failures: many},
+			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonSyncFailed, namespaces: "5/20", failures: 15, failuresListed: registryv1alpha1.MaxFailures},
+		"source problem keeps counts": {sum: summary{problem: problem{registryv1alpha1.ReasonSourceNotFound, "gone"}},
+			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonSourceNotFound, namespaces: "7/7"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			st := computeStatus(rc, tc.sum)
+			var ready *metav1.Condition
+			for i := range st.Conditions {
+				if st.Conditions[i].Type == registryv1alpha1.ConditionReady {
+					ready = &st.Conditions[i]
+				}
+			}
+			if ready == nil || ready.Status != tc.status || ready.Reason != tc.reason || ready.ObservedGeneration != 3 {
+				t.Fatalf("Ready = %+v, want %s/%s at generation 3", ready, tc.status, tc.reason)
+			}
+			if st.Namespaces != tc.namespaces || st.ObservedGeneration != 3 {
+				t.Errorf("namespaces %q (observed %d), want %q", st.Namespaces, st.ObservedGeneration, tc.namespaces)
+			}
+			if int(st.FailedNamespaces) != tc.failures || len(st.Failures) != tc.failuresListed {
+				t.Errorf("failures %d listed %d, want %d listed %d", st.FailedNamespaces, len(st.Failures), tc.failures, tc.failuresListed)
+			}
+		})
 	}
 }
