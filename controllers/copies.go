@@ -154,12 +154,12 @@ const (
 
 // ensureCopy makes the copy in ns match the source. It only ever writes a
 // Secret that rc controls (by UID), with the resourceVersion it read.
-func (r pairReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (copyState, string, error) {
+func (o *Operator) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (copyState, string, error) {
 	target := rc.TargetName()
 	want := desiredCopy(rc, src.secret, ns)
 	cached := &corev1.Secret{}
 	// read only; the cache holds our copies (label-selected), without data.
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, cached, client.UnsafeDisableDeepCopy)
+	err := o.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, cached, client.UnsafeDisableDeepCopy)
 	switch {
 	case err == nil && owns(rc, cached):
 		drift := copyDrift(cached, rc, src.secret.Type, src.hash)
@@ -169,15 +169,15 @@ func (r pairReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.Reg
 		if needsRecreate(cached, src.secret.Type) {
 			// type and immutability cannot change in place: delete what we
 			// read, then create.
-			if err := r.deleteCopy(ctx, cached); err != nil {
+			if err := o.deleteCopy(ctx, cached); err != nil {
 				return writeState(err), "", fmt.Errorf("delete copy to change its type: %w", err)
 			}
-			if err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); err != nil {
+			if err := o.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); err != nil {
 				return writeState(err), "", fmt.Errorf("recreate copy: %w", err)
 			}
 			return copyWritten, drift, nil
 		}
-		if err := r.Client.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
+		if err := o.Client.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
 			return writeState(err), "", fmt.Errorf("update copy: %w", err)
 		}
 		return copyWritten, drift, nil
@@ -191,15 +191,15 @@ func (r pairReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.Reg
 	// (not labelled as ours), or our own create the cache has not seen yet.
 	// Where a foreign Secret held the name last time, look before writing, so
 	// a lasting conflict costs a read, not a failed create.
-	if f, ok := r.failures.get(rc.UID, ns); !ok || f.Reason != registryv1alpha1.ReasonConflict {
-		return r.createCopy(ctx, rc, want)
+	if f, ok := o.failures.get(rc.UID, ns); !ok || f.Reason != registryv1alpha1.ReasonConflict {
+		return o.createCopy(ctx, rc, want)
 	}
-	holder, err := r.nameHolder(ctx, ns, target)
+	holder, err := o.nameHolder(ctx, ns, target)
 	switch {
 	case err != nil:
 		return copyFailed, "", err
 	case holder == nil:
-		return r.createCopy(ctx, rc, want)
+		return o.createCopy(ctx, rc, want)
 	case owns(rc, holder):
 		return copyInSync, "", nil // ours; the cache will show it
 	}
@@ -208,15 +208,15 @@ func (r pairReconciler) ensureCopy(ctx context.Context, rc *registryv1alpha1.Reg
 
 // createCopy creates the copy; when something already holds the name it
 // says whose it is.
-func (r pairReconciler) createCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, want *corev1.Secret) (copyState, string, error) {
-	err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+func (o *Operator) createCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, want *corev1.Secret) (copyState, string, error) {
+	err := o.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
 	switch {
 	case err == nil:
 		return copyWritten, "created", nil
 	case !apierrors.IsAlreadyExists(err):
 		return copyFailed, "", fmt.Errorf("create copy: %w", err)
 	}
-	holder, err := r.nameHolder(ctx, want.Namespace, want.Name)
+	holder, err := o.nameHolder(ctx, want.Namespace, want.Name)
 	switch {
 	case err != nil:
 		return copyFailed, "", err
@@ -230,10 +230,10 @@ func (r pairReconciler) createCopy(ctx context.Context, rc *registryv1alpha1.Reg
 
 // nameHolder reads the metadata of the Secret holding a name from the API
 // server (it may be one the cache does not hold); nil when there is none.
-func (r pairReconciler) nameHolder(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error) {
+func (o *Operator) nameHolder(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error) {
 	live := &metav1.PartialObjectMetadata{}
 	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live)
+	err := o.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
@@ -262,9 +262,9 @@ func foreignMessage(rc *registryv1alpha1.RegistryCredential, ns string, s metav1
 
 // deleteCopy deletes one of our copies, only if it is still the object we
 // read (UID and resourceVersion as preconditions).
-func (r pairReconciler) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
+func (o *Operator) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
 	pre := metav1.Preconditions{UID: &cached.UID, ResourceVersion: &cached.ResourceVersion}
-	err := r.Client.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
+	err := o.Client.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -23,6 +23,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/selection"
 )
 
 // saIntent is what a RegistryCredential wants from one ServiceAccount.
@@ -37,6 +40,15 @@ const (
 	// Orphan: it is now the user's).
 	saRelease
 )
+
+// intentFor is saList for the ServiceAccounts the credential patches,
+// saWithdraw for the others.
+func intentFor(rc *registryv1alpha1.RegistryCredential, saName string) saIntent {
+	if selection.ServiceAccountSelected(&rc.Spec, saName) {
+		return saList
+	}
+	return saWithdraw
+}
 
 // credentialRef is what ServiceAccount planning needs of a RegistryCredential.
 type credentialRef struct {

@@ -317,15 +317,6 @@ func refOf(c *credset.Credential) credentialRef {
 	return credentialRef{name: c.Name, uid: c.UID, target: c.Target}
 }
 
-// intentFor is saList for the ServiceAccounts the credential patches,
-// saWithdraw for the others.
-func intentFor(rc *registryv1alpha1.RegistryCredential, saName string) saIntent {
-	if selection.ServiceAccountSelected(&rc.Spec, saName) {
-		return saList
-	}
-	return saWithdraw
-}
-
 // serviceAccountChanged: imagePullSecrets or annotations changed.
 func serviceAccountChanged(o, n *corev1.ServiceAccount) bool {
 	return !slices.Equal(o.ImagePullSecrets, n.ImagePullSecrets) || !maps.Equal(o.Annotations, n.Annotations)
