@@ -39,6 +39,8 @@ import (
 // (namespace regcred-system, namePrefix regcred-).
 type webhookFlags struct {
 	enable                bool
+	tenancyGuard          bool
+	validatingName        string
 	port                  int
 	certPath              string
 	certName              string
@@ -52,6 +54,12 @@ type webhookFlags struct {
 
 func bindWebhookFlags(fs *flag.FlagSet, w *webhookFlags) {
 	fs.BoolVar(&w.enable, "enable-pod-webhook", true, "Serve the Pod admission webhook that adds matching pull secrets to new Pods.")
+	fs.BoolVar(&w.tenancyGuard, "enable-tenancy-guard", true,
+		"Serve the RegistryCredential validating webhook that refuses a secretRef its author may not get (a SubjectAccessReview "+
+			"for the requesting user). Its configuration has failurePolicy Fail: when turning this off, delete the "+
+			"ValidatingWebhookConfiguration too (--validating-webhook-configuration-name).")
+	fs.StringVar(&w.validatingName, "validating-webhook-configuration-name", "regcred-validating-webhook-configuration",
+		"The ValidatingWebhookConfiguration of the tenancy guard, whose caBundle the managed certificate's CA is written to.")
 	fs.IntVar(&w.port, "webhook-port", 9443, "The port the webhook server listens on.")
 	fs.StringVar(&w.certPath, "webhook-cert-path", filepath.Join("/tmp", "k8s-webhook-server", "serving-certs"),
 		"The directory that contains the webhook serving certificate. With --enable-cert-rotation the operator writes it there "+
@@ -71,14 +79,17 @@ func bindWebhookFlags(fs *flag.FlagSet, w *webhookFlags) {
 	w.certRotationNamespace = defaultSourceNamespace() // $POD_NAMESPACE, else regcred-system
 }
 
-// webhookServer builds the manager's webhook server, or returns nil when the
-// webhook is disabled. With certificate rotation the server is gated: it
+// serving reports whether the webhook server runs at all.
+func (w *webhookFlags) serving() bool { return w.enable || w.tenancyGuard }
+
+// webhookServer builds the manager's webhook server, or returns nil when no
+// webhook is enabled. With certificate rotation the server is gated: it
 // starts once the rotator reports the certificate mounted and the CA injected
 // (ready is the channel to hand to setupWebhook). Without it, a certificate
 // watcher serves the files at --webhook-cert-path, as in kubebuilder v4; it
 // is returned so that it can be added to the manager.
 func (w *webhookFlags) webhookServer(tlsOpts []func(*tls.Config)) (srv webhook.Server, ready chan struct{}, watcher *certwatcher.CertWatcher, err error) {
-	if !w.enable {
+	if !w.serving() {
 		return nil, nil, nil, nil
 	}
 	opts := webhook.Options{
@@ -104,7 +115,7 @@ func (w *webhookFlags) webhookServer(tlsOpts []func(*tls.Config)) (srv webhook.S
 // rotator, after the controller has been set up.
 func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, credentials *credset.Set, sourceNamespaces []string,
 	ready chan struct{}, watcher *certwatcher.CertWatcher) error {
-	if !w.enable {
+	if !w.serving() {
 		return nil
 	}
 	if watcher != nil {
@@ -112,19 +123,30 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, credent
 			return fmt.Errorf("adding the webhook certificate watcher: %w", err)
 		}
 	}
+	validating := ""
+	if w.tenancyGuard {
+		validating = w.validatingName
+	}
 	if w.certRotation {
 		if err := podwebhook.SetupCertRotation(ctx, mgr, podwebhook.CertRotationOptions{
-			Namespace:                w.certRotationNamespace,
-			SecretName:               w.certSecret,
-			ServiceName:              w.serviceName,
-			WebhookConfigurationName: w.configurationName,
-			CertDir:                  w.certPath,
-			CertName:                 w.certName,
-			KeyName:                  w.certKey,
-			Ready:                    ready,
+			Namespace:                          w.certRotationNamespace,
+			SecretName:                         w.certSecret,
+			ServiceName:                        w.serviceName,
+			WebhookConfigurationName:           w.configurationName,
+			ValidatingWebhookConfigurationName: validating,
+			CertDir:                            w.certPath,
+			CertName:                           w.certName,
+			KeyName:                            w.certKey,
+			Ready:                              ready,
 		}); err != nil {
 			return fmt.Errorf("setting up webhook certificate rotation: %w", err)
 		}
+	}
+	if w.tenancyGuard {
+		podwebhook.SetupTenancyGuard(mgr)
+	}
+	if !w.enable {
+		return nil
 	}
 	if err := podwebhook.SetupPodWebhook(mgr, credentials, podwebhook.Options{SourceNamespaces: sourceNamespaces}); err != nil {
 		return fmt.Errorf("setting up the Pod webhook: %w", err)

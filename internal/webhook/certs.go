@@ -46,6 +46,8 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=list;watch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,resourceNames=regcred-mutating-webhook-configuration,verbs=get;update
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,resourceNames=regcred-validating-webhook-configuration,verbs=get;update
 
 // CertRotationOptions configure the self-managed serving certificate.
 type CertRotationOptions struct {
@@ -60,6 +62,10 @@ type CertRotationOptions struct {
 	// WebhookConfigurationName is the MutatingWebhookConfiguration whose
 	// caBundle is kept up to date.
 	WebhookConfigurationName string
+	// ValidatingWebhookConfigurationName, when set, is the
+	// ValidatingWebhookConfiguration (the tenancy guard) whose caBundle is
+	// kept up to date too.
+	ValidatingWebhookConfigurationName string
 	// CertDir is where the webhook server reads the certificate from.
 	// CertName and KeyName are the file names (and Secret keys) of the
 	// certificate and key. When CertDir is writable the operator writes
@@ -105,6 +111,10 @@ func SetupCertRotation(ctx context.Context, mgr ctrl.Manager, opts CertRotationO
 		return err
 	}
 	svc := opts.ServiceName + "." + opts.Namespace
+	webhooks := []rotator.WebhookInfo{{Name: opts.WebhookConfigurationName, Type: rotator.Mutating}}
+	if opts.ValidatingWebhookConfigurationName != "" {
+		webhooks = append(webhooks, rotator.WebhookInfo{Name: opts.ValidatingWebhookConfigurationName, Type: rotator.Validating})
+	}
 	return rotator.AddRotator(mgr, &rotator.CertRotator{
 		SecretKey:      key,
 		CertDir:        opts.CertDir,
@@ -115,7 +125,7 @@ func SetupCertRotation(ctx context.Context, mgr ctrl.Manager, opts CertRotationO
 		DNSName:        svc + ".svc",
 		ExtraDNSNames:  []string{svc + ".svc.cluster.local"},
 		IsReady:        opts.Ready,
-		Webhooks:       []rotator.WebhookInfo{{Name: opts.WebhookConfigurationName, Type: rotator.Mutating}},
+		Webhooks:       webhooks,
 		FieldOwner:     "regcred-operator",
 		// Every replica serves the webhook, so every replica must have the
 		// certificate; writes are optimistic-locked Updates.

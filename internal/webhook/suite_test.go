@@ -193,6 +193,7 @@ func startManager() (*runningManager, error) {
 		cancel()
 		return nil, err
 	}
+	SetupTenancyGuard(m)
 	rm := &runningManager{Manager: m, credentials: set, cancel: cancel, done: make(chan error, 1)}
 	go func() { rm.done <- m.Start(ctx) }()
 
