@@ -25,10 +25,11 @@ package metricsauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -36,6 +37,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/lru"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
@@ -43,6 +45,9 @@ import (
 // cacheTTL is how long an allowed or denied decision is reused for the same
 // token, path and verb (as controller-runtime's filter caches for 1 minute).
 const cacheTTL = time.Minute
+
+// cacheSize bounds the decisions kept: least recently used go first.
+const cacheSize = 1024
 
 // WithAuthenticationAndAuthorization is a metricsserver.Options.FilterProvider.
 func WithAuthenticationAndAuthorization(cfg *rest.Config, httpClient *http.Client) (metricsserver.Filter, error) {
@@ -68,9 +73,12 @@ type Reviewer interface {
 }
 
 // Filter wraps the metrics handler with authentication and authorization
-// through r, caching decisions for a minute.
+// through r, caching decisions for a minute. The cache holds a SHA-256 of
+// each token, never the token, and only decisions about tokens the API
+// server authenticated: a flood of made-up tokens is reviewed each time and
+// cannot push the decisions about real ones out.
 func Filter(r Reviewer) metricsserver.Filter {
-	cache := &decisions{m: map[string]decision{}}
+	cache := &decisions{c: lru.New(cacheSize)}
 	return func(log logr.Logger, handler http.Handler) (http.Handler, error) {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			token, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
@@ -79,7 +87,7 @@ func Filter(r Reviewer) metricsserver.Filter {
 				return
 			}
 			verb := strings.ToLower(req.Method)
-			key := token + "\x00" + req.URL.Path + "\x00" + verb
+			key := cacheKey(token, req.URL.Path, verb)
 			d, hit := cache.get(key)
 			if !hit {
 				user, allowed, reason, err := r.Review(req.Context(), token, req.URL.Path, verb)
@@ -89,7 +97,9 @@ func Filter(r Reviewer) metricsserver.Filter {
 					return
 				}
 				d = decision{user: user, allowed: allowed, reason: reason}
-				cache.put(key, d)
+				if user != "" {
+					cache.put(key, d)
+				}
 			}
 			switch {
 			case d.user == "":
@@ -139,27 +149,28 @@ type decision struct {
 	at      time.Time
 }
 
-type decisions struct {
-	mu sync.Mutex
-	m  map[string]decision
+// cacheKey identifies a decision without keeping the token.
+func cacheKey(token, path, verb string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:]) + "\x00" + path + "\x00" + verb
 }
 
+// decisions are the cached decisions (lru.Cache is safe for concurrent use).
+type decisions struct{ c *lru.Cache }
+
 func (d *decisions) get(key string) (decision, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, ok := d.m[key]
-	if !ok || time.Since(v.at) > cacheTTL {
+	v, ok := d.c.Get(key)
+	if !ok {
 		return decision{}, false
 	}
-	return v, true
+	if dec := v.(decision); time.Since(dec.at) <= cacheTTL {
+		return dec, true
+	}
+	d.c.Remove(key)
+	return decision{}, false
 }
 
 func (d *decisions) put(key string, v decision) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.m) > 1024 { // bounded: drop everything rather than grow
-		d.m = map[string]decision{}
-	}
 	v.at = time.Now()
-	d.m[key] = v
+	d.c.Add(key, v)
 }
