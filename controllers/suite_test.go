@@ -37,7 +37,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -189,8 +188,13 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return t.next.RoundTrip(req)
 }
 
+// startManager runs the operator as its own ServiceAccount, with only the
+// roles config/default grants it.
 func startManager() (*runningManager, error) {
-	cfg := rest.CopyConfig(env.Config)
+	cfg, err := env.OperatorConfig(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	w := &writeCounter{}
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, w: w} }
 	if err := kubeclient.Configure(cfg, kubeclient.Options{QPS: 1000, Burst: 2000, KeepIdle: 16}); err != nil {

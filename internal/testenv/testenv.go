@@ -23,9 +23,11 @@ limitations under the License.
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,10 +35,16 @@ import (
 	"syscall"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -203,4 +211,70 @@ func (e *Env) Stop() error {
 		_ = os.RemoveAll(e.dir)
 	}
 	return errors.Join(errs...)
+}
+
+// OperatorNamespace and OperatorServiceAccount are where config/default
+// installs the operator and the ServiceAccount it runs as.
+const (
+	OperatorNamespace      = "regcred-system"
+	OperatorServiceAccount = "regcred-controller-manager"
+)
+
+// rbacKinds are the kinds OperatorConfig installs from config/default.
+var rbacKinds = map[string]bool{
+	"Namespace": true, "ServiceAccount": true,
+	"Role": true, "ClusterRole": true, "RoleBinding": true, "ClusterRoleBinding": true,
+}
+
+// RBACObjects renders config/default with the kubectl next to the control
+// plane binaries and returns its ServiceAccount, roles and bindings (and
+// namespace): exactly what a user's install grants the operator.
+func RBACObjects() ([]*unstructured.Unstructured, error) {
+	out, err := exec.Command(filepath.Join(AssetsDir(), "kubectl"), "kustomize", filepath.Join(RepoRoot(), "config", "default")).Output()
+	if err != nil {
+		return nil, fmt.Errorf("kubectl kustomize config/default: %w", err)
+	}
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs, nil
+			}
+			return nil, err
+		}
+		if rbacKinds[u.GetKind()] {
+			objs = append(objs, u)
+		}
+	}
+}
+
+// OperatorConfig installs the operator's ServiceAccount, roles and bindings
+// from config/default and returns a config that authenticates as that
+// ServiceAccount (a token from the TokenRequest API): the suites run the
+// manager with exactly the permissions a real install gives it, never as
+// cluster admin.
+func (e *Env) OperatorConfig(ctx context.Context) (*rest.Config, error) {
+	objs, err := RBACObjects()
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range objs {
+		if err := e.Client.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	cs, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(OperatorNamespace).CreateToken(ctx, OperatorServiceAccount,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("token for %s/%s: %w", OperatorNamespace, OperatorServiceAccount, err)
+	}
+	cfg := rest.AnonymousClientConfig(e.Config)
+	cfg.BearerToken = tr.Status.Token
+	return cfg, nil
 }

@@ -155,7 +155,12 @@ func (m *runningManager) stop() {
 // certificate (no rotation), and waits until it is ready: caches synced and
 // the webhook server listening.
 func startManager() (*runningManager, error) {
-	m, err := ctrl.NewManager(env.Config, ctrl.Options{
+	// the operator's own ServiceAccount, with only the roles config/default grants.
+	cfg, err := env.OperatorConfig(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{sourceNS}),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
