@@ -112,6 +112,11 @@ func TestMain(m *testing.M) {
 		defer func() { mgr.stop() }()
 		return m.Run()
 	}()
+	// Everything the manager logged, at every level, holds no credential.
+	if leaks := testenv.Leaks(logBuf.String(), password); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the manager's log holds test credentials: %v\n", leaks)
+		code = 1
+	}
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, "--- manager log (tail) ---")
 		l := logBuf.String()

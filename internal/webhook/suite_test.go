@@ -19,6 +19,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,11 +72,46 @@ func init() {
 	utilruntime.Must(registryv1alpha1.AddToScheme(scheme))
 }
 
+// managerLog is everything the manager logged, at every level.
+var managerLog lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestMain(m *testing.M) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	// every level to managerLog, searched for credentials at the end and
+	// shown when a test fails; to stderr too with REGCRED_TEST_LOG=debug.
+	var out io.Writer = &managerLog
+	if zapLevel() < zapcore.ErrorLevel {
+		out = io.MultiWriter(&managerLog, os.Stderr)
+	}
+	ctrl.SetLogger(zap.New(zap.Level(zapcore.Level(-2)), zap.WriteTo(out)))
 	code := m.Run()
 	if mgr != nil {
 		mgr.stop()
+	}
+	if leaks := testenv.Leaks(managerLog.String(), "user:pass", "dXNlcjpwYXNz"); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the manager's log holds test credentials: %v\n", leaks)
+		code = 1
+	}
+	if code != 0 {
+		l := managerLog.String()
+		fmt.Fprintln(os.Stderr, "--- manager log (tail) ---")
+		fmt.Fprintln(os.Stderr, l[max(0, len(l)-20000):])
 	}
 	if env != nil {
 		if err := env.Stop(); err != nil {
