@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-logr/zapr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -65,6 +66,7 @@ type flags struct {
 	maxConcurrentReconciles int
 	parallelWrites          int
 	pprofAddr               string
+	gracefulShutdown        time.Duration
 	webhook                 webhookFlags
 }
 
@@ -94,6 +96,8 @@ func main() {
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredential status summaries computed at once.")
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "(RegistryCredential, namespace) work items processed at once: the writes in flight during a fan-out or rotation.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
+	flag.DurationVar(&f.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second,
+		"How long a stopping manager waits for its work items to finish before it releases the leader Lease and exits; keep the Pod's terminationGracePeriodSeconds above it.")
 	bindWebhookFlags(flag.CommandLine, &f.webhook)
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -166,6 +170,7 @@ func run(ctx context.Context, f flags) error {
 		LeaderElectionID:              "regcred-operator.registry.regcred.dev",
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &f.gracefulShutdown,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
