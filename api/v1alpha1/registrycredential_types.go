@@ -68,6 +68,7 @@ type RegistryCredentialSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\s')",message="server must not contain spaces",reason=FieldValueInvalid
 	// +kubebuilder:validation:XValidation:rule="!self.endsWith('/')",message="server must not end with a slash",reason=FieldValueInvalid
 	// +kubebuilder:validation:XValidation:rule="self.contains('://') || self.matches('\\\\s') || self.endsWith('/') || self.matches('^(\\\\*\\\\.)?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\\\\[[0-9A-Fa-f:.]+\\\\])(:[0-9]{1,5})?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$')",message="server must look like host[:port][/path], e.g. registry.example.com:5000/team",reason=FieldValueInvalid
+	// +kubebuilder:validation:XValidation:rule="!self.split('/')[0].matches(':[0-9]+$') || (int(self.split('/')[0].substring(self.split('/')[0].lastIndexOf(':') + 1)) >= 1 && int(self.split('/')[0].substring(self.split('/')[0].lastIndexOf(':') + 1)) <= 65535)",message="server port must be between 1 and 65535",reason=FieldValueInvalid
 	Server string `json:"server"`
 
 	// secretRef names the source Secret, of type kubernetes.io/dockerconfigjson
@@ -85,6 +86,8 @@ type RegistryCredentialSpec struct {
 	// namespaceSelector selects the namespaces that receive the pull secret by
 	// their labels. Absent or empty selects all namespaces.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="namespaceSelector.matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist",reason=FieldValueInvalid
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="namespaceSelector.matchExpressions[]: In and NotIn need at least one value, Exists and DoesNotExist take none",reason=FieldValueInvalid
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// excludeNamespaces lists glob patterns ("*" any run of characters, "?" one
