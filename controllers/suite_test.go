@@ -53,6 +53,9 @@ import (
 
 const (
 	sourceNS = "regcred-system"
+	// extraSourceNS is a second namespace sources may live in, one a test
+	// may delete.
+	extraSourceNS = "regcred-extra-sources"
 	// password is the credential in test sources; no log, event or status
 	// may ever contain it.
 	password = "s3cr3t-Pa55w0rd-xyz"
@@ -207,7 +210,7 @@ func startManager() (*runningManager, error) {
 	}
 	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  controllers.CacheOptions([]string{sourceNS}),
+		Cache:                  controllers.CacheOptions([]string{sourceNS, extraSourceNS}),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             ctrlConfigSkipNameValidation(),
@@ -220,7 +223,7 @@ func startManager() (*runningManager, error) {
 		Client:            m.GetClient(),
 		APIReader:         m.GetAPIReader(),
 		Recorder:          m.GetEventRecorder("regcred-operator"),
-		SourceNamespaces:  []string{sourceNS},
+		SourceNamespaces:  []string{sourceNS, extraSourceNS},
 		PairWorkers:       16,
 		CredentialWorkers: 4,
 		ConflictRecheck:   2 * time.Second,
