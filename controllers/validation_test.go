@@ -64,7 +64,9 @@ func TestCRDRejectsBadInput(t *testing.T) {
 		{"unknown deletionPolicy", func(rc *registryv1alpha1.RegistryCredential) { rc.Spec.DeletionPolicy = "Keep" }, []string{"spec.deletionPolicy", "Delete", "Orphan"}},
 		{"secretRef without a name", func(rc *registryv1alpha1.RegistryCredential) { rc.Spec.SecretRef.Name = "" }, []string{"spec.secretRef.name"}},
 		{"secretRef without a namespace", func(rc *registryv1alpha1.RegistryCredential) { rc.Spec.SecretRef.Namespace = "" }, []string{"spec.secretRef.namespace"}},
-		{"name longer than a label value", func(rc *registryv1alpha1.RegistryCredential) { rc.Name = uniq("x-123456789-123456789-123456789-123456789-123456789-123456789") }, []string{"at most 63 characters"}},
+		{"name longer than a label value", func(rc *registryv1alpha1.RegistryCredential) {
+			rc.Name = uniq("x-123456789-123456789-123456789-123456789-123456789-123456789")
+		}, []string{"at most 63 characters"}},
 		{"bad exclude glob", func(rc *registryv1alpha1.RegistryCredential) { rc.Spec.ExcludeNamespaces = []string{"Team_A"} }, []string{"spec.excludeNamespaces"}},
 	}
 	for _, tc := range cases {
