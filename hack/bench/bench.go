@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,6 +57,7 @@ const (
 
 	labelTarget    = "bench.regcred.dev/target" // selected by the RegistryCredential
 	labelRounds    = "bench.regcred.dev/rounds" // the N namespaces only: selected by the extra fan-out rounds
+	labelScale     = "bench.regcred.dev/scale"  // the scale scenarios' namespaces: "fanout", or the group of the scale restart
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	managedByValue = "regcred-operator"
 	baselineValue  = "regcred-bench-base" // managed-by of the baseline's Secrets
@@ -68,6 +70,25 @@ var (
 	serviceAccounts = []string{"default", "builder", "deployer"}
 	extraSAs        = serviceAccounts[1:]
 )
+
+// The operator's two controllers, by the names in its metrics and logs
+// (controllers.CredentialControllerName and controllers.PairControllerName).
+// They are not imported: the bench must build while the operator's packages
+// are mid-edit (see ensureManager); waitWorkers and waitIdle say so when the
+// operator's logs or metrics do not know them.
+const (
+	credentialController = "registrycredential"           // one work item per RegistryCredential: finalizer, status
+	pairController       = "registrycredential-namespace" // one per (RegistryCredential, namespace): copies, ServiceAccount entries
+)
+
+var operatorControllers = []string{credentialController, pairController}
+
+// idleStable is how long both controllers must have had nothing queued or
+// running, and no reconcile finished, before the operator counts as idle.
+// It is longer than the longest delay the operator gives a follow-up work
+// item (a status summary waits 1 s after the change that asked for it), as
+// workqueue_depth does not show items waiting for their delay.
+const idleStable = 1500 * time.Millisecond
 
 var scheme = runtime.NewScheme()
 
@@ -93,6 +114,7 @@ type bench struct {
 	opKubecfg   string               // the operator's own user
 	op          *operator
 	opArgs      []string // the operator's flags (besides kubeconfig and ports)
+	opEnv       string   // the operator's GOGC, as the report shows it
 	obs         *observer
 	namespaces  []string // the N selected namespaces
 	newNS       []string // added by the new-namespace scenario
@@ -122,7 +144,10 @@ type results struct {
 	memoryDone                       bool
 	memReconciles                    float64
 	restart                          *restartResult
+	repair                           *repairResult
 	webhook                          *webhookResult
+	scaleFanout                      *scaleFanoutResult
+	scaleRestart                     *scaleRestartResult
 	notes                            []string
 	wall                             time.Duration
 }
@@ -196,10 +221,13 @@ func (b *bench) run(ctx context.Context) (err error) {
 		{"fanout", b.scenarioFanout},
 		{"rotation", b.scenarioRotation},
 		{"newns", b.scenarioNewNamespaces},
+		{"repair", b.scenarioRepair},
 		{"steady", b.scenarioSteady},
 		{"memory", b.scenarioMemory},
 		{"restart", b.scenarioRestart},
 		{"webhook", b.scenarioWebhook},
+		{"scale-restart", b.scenarioScaleRestart},
+		{"scale-fanout", b.scenarioScaleFanout},
 	}
 	var failed []error
 	for _, s := range steps {
@@ -274,6 +302,9 @@ func (b *bench) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	logf("control plane up in %s", round(time.Since(t0)))
+	if err := b.removeValidatingWebhooks(ctx); err != nil {
+		return err
+	}
 	b.note("control plane start (etcd + kube-apiserver + CRD + kube-controller-manager): %s", round(time.Since(t0)))
 	if b.cfg.kcmQPS > 0 {
 		b.note("kube-controller-manager runs with %v (its default of 20 requests per second throttles default ServiceAccount creation when namespaces arrive faster than that; -kcm-qps=0 keeps it)", opts.ControllerManagerArgs)
@@ -327,6 +358,34 @@ func (b *bench) startControlPlane(ctx context.Context) error {
 	return nil
 }
 
+// removeValidatingWebhooks deletes the ValidatingWebhookConfigurations
+// envtest installed from config/webhook/manifests.yaml (the tenancy guard on
+// RegistryCredential writes, failurePolicy Fail): the bench measures the Pod
+// webhook only, and runs the operator with --enable-tenancy-guard=false, so
+// nothing would serve them and every RegistryCredential write would be
+// refused.
+func (b *bench) removeValidatingWebhooks(ctx context.Context) error {
+	if b.webhookOpts == nil {
+		return nil
+	}
+	for _, w := range b.webhookOpts.ValidatingWebhooks {
+		if err := b.env.Client.Delete(ctx, w); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("removing the ValidatingWebhookConfiguration %s: %w", w.Name, err)
+		}
+		b.note("the ValidatingWebhookConfiguration %s (%s) is removed after envtest installed it, and the operator runs with --enable-tenancy-guard=false: the bench does not measure the tenancy guard", w.Name, webhookNames(w))
+	}
+	return nil
+}
+
+// webhookNames lists the webhooks of a configuration.
+func webhookNames(w *admissionv1.ValidatingWebhookConfiguration) string {
+	names := make([]string, len(w.Webhooks))
+	for i, h := range w.Webhooks {
+		names[i] = h.Name
+	}
+	return strings.Join(names, ", ")
+}
+
 // protobuf sets the wire format controller-runtime's client uses for
 // built-in types (client-go's typed clients default to JSON).
 func protobuf(c *rest.Config) *rest.Config {
@@ -363,23 +422,46 @@ func (b *bench) setupWorld(ctx context.Context) error {
 	}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	b.namespaces = make([]string, b.cfg.n)
-	for i := range b.namespaces {
-		b.namespaces[i] = fmt.Sprintf("%s%05d", nsPrefix, i)
+	b.namespaces = namespaceNames(nsPrefix, b.cfg.n)
+	return b.createWorld(ctx, b.namespaces, func(int) map[string]string {
+		return map[string]string{labelTarget: "true", labelRounds: "true"}
+	})
+}
+
+// namespaceNames are n numbered namespace names.
+func namespaceNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%05d", prefix, i)
 	}
-	logf("creating %d namespaces with %d ServiceAccounts each", b.cfg.n, len(serviceAccounts))
+	return names
+}
+
+// createWorld creates the namespaces (namespaces[i] with labels(i)) with
+// their ServiceAccounts and waits until the observer has seen all of them;
+// a large world logs its progress.
+func (b *bench) createWorld(ctx context.Context, namespaces []string, labels func(i int) map[string]string) error {
+	logf("creating %d namespaces with %d ServiceAccounts each", len(namespaces), len(serviceAccounts))
 	t0 := time.Now()
-	ready := b.obs.watch(b.namespaces, b.obs.hasServiceAccounts)
-	_, err := pool(ctx, 32, len(b.namespaces), func(ctx context.Context, i int) error {
-		return b.createNamespace(ctx, b.namespaces[i], map[string]string{labelTarget: "true", labelRounds: "true"})
+	ready := b.obs.watch(namespaces, b.obs.hasServiceAccounts)
+	var done atomic.Int64
+	step := max(1000, len(namespaces)/10)
+	_, err := pool(ctx, 32, len(namespaces), func(ctx context.Context, i int) error {
+		if err := b.createNamespace(ctx, namespaces[i], labels(i)); err != nil {
+			return err
+		}
+		if n := done.Add(1); n%int64(step) == 0 && int(n) < len(namespaces) {
+			logf("  %d of %d namespaces created", n, len(namespaces))
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := b.obs.wait(ctx, ready, 5*time.Minute); err != nil {
+	if _, err := b.obs.waitLogged(ctx, ready, b.generousFor(len(namespaces)), "namespaces with all their ServiceAccounts"); err != nil {
 		return fmt.Errorf("waiting for the ServiceAccounts (kube-controller-manager creates default): %w", err)
 	}
-	logf("world ready in %s", round(time.Since(t0)))
+	logf("%d namespaces ready in %s", len(namespaces), round(time.Since(t0)))
 	return nil
 }
 
@@ -402,7 +484,8 @@ func (b *bench) createNamespace(ctx context.Context, name string, labels map[str
 // operatorArgs are the operator's flags: its own kubeconfig, sources from
 // regcred-system, leader election on (so Lease renewals exist and are
 // counted apart), metrics on a local port (heap, reconcile counts), the Pod
-// webhook off unless asked for, then -operator-args.
+// webhook off unless asked for, the tenancy guard off (see
+// removeValidatingWebhooks), then -operator-args.
 func (b *bench) operatorArgs(extra []string) (args, shown []string, err error) {
 	port, err := freePort()
 	if err != nil {
@@ -419,6 +502,9 @@ func (b *bench) operatorArgs(extra []string) (args, shown []string, err error) {
 	}
 	if b.features.podWebhook && len(extra) == 0 {
 		shown = append(shown, "--enable-pod-webhook=false")
+	}
+	if b.features.tenancyGuard {
+		shown = append(shown, "--enable-tenancy-guard=false")
 	}
 	b.op.pprofAddr = ""
 	if b.features.pprof && b.cfg.profileDir != "" {
@@ -440,11 +526,12 @@ func (b *bench) operatorArgs(extra []string) (args, shown []string, err error) {
 	return args, shown, nil
 }
 
-// startOperator starts the operator and waits until its controller runs and
-// its queue is empty.
+// startOperator starts the operator and waits until both its controllers run
+// and it is idle.
 func (b *bench) startOperator(ctx context.Context, extra []string) error {
 	if b.op == nil {
 		b.op = &operator{bin: b.cfg.manager, logPath: filepath.Join(b.root, "bin", "bench-operator.log")}
+		b.op.env, b.opEnv = operatorEnv()
 		_ = os.Remove(b.op.logPath)
 	}
 	args, shown, err := b.operatorArgs(extra)
@@ -454,50 +541,116 @@ func (b *bench) startOperator(ctx context.Context, extra []string) error {
 	if extra == nil {
 		b.opArgs = shown
 	}
-	logf("starting the operator: %s %s", rel(b.root, b.cfg.manager), strings.Join(shown, " "))
+	logf("starting the operator: %s %s (environment %s)", rel(b.root, b.cfg.manager), strings.Join(shown, " "), b.opEnv)
 	if err := b.op.start(args); err != nil {
 		return err
 	}
 	if _, err := b.op.waitWorkers(ctx, 2*time.Minute); err != nil {
 		return err
 	}
-	_, err = b.waitIdle(ctx, b.op.startedAt(), 0, time.Second, 2*time.Minute)
+	_, err = b.waitIdle(ctx, b.op.startedAt(), 0, idleStable, 2*time.Minute)
 	return err
 }
 
-// waitIdle polls the operator's metrics until its controller has finished
-// at least minReconciles reconciles and has had nothing queued or running,
-// with no new reconcile, for stable; it returns when that idle period began.
-func (b *bench) waitIdle(ctx context.Context, since time.Time, minReconciles float64, stable, timeout time.Duration) (time.Time, error) {
+// controllerWork is one controller's figures in the operator's metrics.
+type controllerWork struct {
+	reconciles float64 // controller_runtime_reconcile_total, every result
+	depth      float64 // workqueue_depth: items ready to run (not those waiting for a delay)
+	active     float64 // controller_runtime_active_workers
+	adds       float64 // workqueue_adds_total: items that entered the queue
+}
+
+// operatorWork is what the operator's metrics say about its controllers'
+// work, by controller.
+type operatorWork map[string]controllerWork
+
+// work reads both controllers' figures; it fails when the metrics do not
+// know one of them (renamed: see operatorControllers).
+func (b *bench) work(ctx context.Context) (operatorWork, error) {
+	m, err := b.op.metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := operatorWork{}
+	for _, name := range operatorControllers {
+		var c controllerWork
+		var found bool
+		c.reconciles, found = m.sum("controller_runtime_reconcile_total", "controller", name)
+		c.depth, _ = m.sum("workqueue_depth", "name", name)
+		c.active, _ = m.sum("controller_runtime_active_workers", "controller", name)
+		c.adds, _ = m.sum("workqueue_adds_total", "name", name)
+		if !found {
+			return nil, fmt.Errorf("the operator's metrics have no controller %q", name)
+		}
+		w[name] = c
+	}
+	return w, nil
+}
+
+// reconciles is the number of reconciles both controllers finished.
+func (w operatorWork) reconciles() float64 {
+	return w[credentialController].reconciles + w[pairController].reconciles
+}
+
+// busy: a controller has an item ready to run or a worker running one.
+func (w operatorWork) busy() bool {
+	for _, c := range w {
+		if c.depth > 0 || c.active > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// idleWait is what waitIdle saw.
+type idleWait struct {
+	at            time.Time // when the final idle period began
+	peakPairDepth float64   // the pair controller's highest workqueue_depth sampled meanwhile
+}
+
+// waitIdle polls the operator's metrics (every 20 ms) until its controllers
+// have finished at least minReconciles reconciles together and have had
+// nothing queued or running, with no new reconcile, for stable; at is when
+// that idle period began. Samples start as soon as the metrics endpoint
+// answers, before the workers start, so the peak depth includes what the
+// informers' initial lists queued.
+func (b *bench) waitIdle(ctx context.Context, since time.Time, minReconciles float64, stable, timeout time.Duration) (idleWait, error) {
 	deadline := time.Now().Add(timeout)
 	var idleSince time.Time
+	var res idleWait
+	var lastErr error
 	last := -1.0
 	for {
 		if err := b.op.running(); err != nil {
-			return time.Time{}, err
+			return idleWait{}, err
 		}
 		now := time.Now()
-		if m, err := b.op.metrics(ctx); err == nil {
-			total, _ := m.sum("controller_runtime_reconcile_total", "controller", "registrycredential")
-			depth, _ := m.sum("workqueue_depth", "name", "registrycredential")
-			active, _ := m.sum("controller_runtime_active_workers", "controller", "registrycredential")
+		w, err := b.work(ctx)
+		lastErr = err
+		if err == nil {
+			res.peakPairDepth = max(res.peakPairDepth, w[pairController].depth)
+			total := w.reconciles()
 			switch {
-			case total < minReconciles || depth > 0 || active > 0 || total != last:
+			case total < minReconciles || w.busy() || total != last:
 				idleSince = time.Time{}
-				if total >= minReconciles && depth == 0 && active == 0 {
+				if total >= minReconciles && !w.busy() {
 					idleSince = now
 				}
 			case now.Sub(idleSince) >= stable:
-				return idleSince, nil
+				res.at = idleSince
+				return res, nil
 			}
 			last = total
 		}
 		if now.After(deadline) {
-			return time.Time{}, fmt.Errorf("operator not idle %s after %s", timeout, since.Format(time.TimeOnly))
+			if lastErr != nil {
+				return idleWait{}, fmt.Errorf("operator not idle %s after %s: %w", timeout, since.Format(time.TimeOnly), lastErr)
+			}
+			return idleWait{}, fmt.Errorf("operator not idle %s after %s", timeout, since.Format(time.TimeOnly))
 		}
 		select {
 		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+			return idleWait{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -511,6 +664,11 @@ type memSample struct {
 
 func (m memSample) String() string {
 	return fmt.Sprintf("RSS %s (anon %s, file %s), Go heap in use %s", mib(m.rss), mib(m.anon), mib(m.file), mib(m.heap))
+}
+
+// heapText is "RSS (Go heap in use heap)", as the table shows it.
+func (m memSample) heapText() string {
+	return fmt.Sprintf("%s (Go heap in use %s)", mib(m.rss), mib(m.heap))
 }
 
 // memory reads the operator's RSS and, from its metrics, its Go heap in use.

@@ -22,8 +22,9 @@ limitations under the License.
 // much concurrency as helps, i.e. the physical limit of this API server on
 // this machine.
 //
-//	make bench                 # N=1000 namespaces, about 10 minutes
-//	make bench ARGS=-short     # N=100, under 3 minutes (CI smoke check)
+//	make bench                 # N=1000 namespaces, about 10 minutes; updates docs/benchmarks.md
+//	make bench ARGS=-short     # N=100, under 3 minutes (CI smoke check); bin/bench-results.md only
+//	make bench ARGS=-scale     # adds 10,000 namespaces and 100 credentials × 1,000 namespaces
 //	go run ./hack/bench -help  # flags
 //
 // Writes are counted exactly from the API server's audit log: the operator
@@ -67,6 +68,11 @@ type config struct {
 	settle              time.Duration
 	restartWindow       time.Duration
 	quiet               time.Duration // no operator writes for this long: it is done
+	repairs             int
+	scaleNamespaces     int
+	scaleCredentials    int
+	scaleCredNamespaces int
+	docs                string
 	cpuprofile          string
 	profileDir          string
 	keepLogs            bool
@@ -74,14 +80,23 @@ type config struct {
 	kcmQPS              int
 }
 
-var allScenarios = []string{"fanout", "rotation", "newns", "steady", "memory", "restart", "webhook"}
+// allScenarios are the normal scenarios, in the order they run; fanout runs
+// whenever another of them does (they need its copies).
+var allScenarios = []string{"fanout", "rotation", "newns", "repair", "steady", "memory", "restart", "webhook"}
+
+// scaleScenarios run after the normal ones with -scale, or alone when named
+// in -scenarios. The restart runs first: its world is to hold its own
+// RegistryCredentials only, and removing the 10,000-namespace one afterwards
+// would cost 40,000 writes.
+var scaleScenarios = []string{"scale-restart", "scale-fanout"}
 
 func parseFlags() config {
 	var c config
 	root := testenv.RepoRoot()
 	var workers, scen, opArgs string
+	var scale bool
 	flag.IntVar(&c.n, "n", 1000, "Namespaces selected by the RegistryCredential (each with 3 ServiceAccounts). -short: 100.")
-	flag.BoolVar(&c.short, "short", false, "Quick run (N=100, 1 minute steady state, 3 rounds, baseline workers 16 and 64, fewer Secrets and Pods): under 3 minutes, for CI.")
+	flag.BoolVar(&c.short, "short", false, "Quick run (N=100, 1 minute steady state, 3 rounds, baseline workers 16 and 64, fewer Secrets, Pods and repairs): under 3 minutes, for CI; writes -out only, never -docs.")
 	flag.DurationVar(&c.steady, "steady", 5*time.Minute, "Steady-state window in which operator writes are counted. -short: 1m.")
 	flag.IntVar(&c.newNamespaces, "new-namespaces", 200, "Namespaces created one at a time for the new-namespace latency.")
 	flag.IntVar(&c.unrelated, "unrelated-secrets", 20000, "Unrelated 10 KiB Secrets added for the memory scenario. -short: 2000.")
@@ -91,10 +106,16 @@ func parseFlags() config {
 	flag.IntVar(&c.rounds, "rounds", 5, "Fan-out and rotation rounds, each right after a baseline trial (paired); the table compares the medians. -short: 3.")
 	flag.StringVar(&workers, "workers", "8,16,32,64", "Worker counts the baseline tries (the best is kept).")
 	flag.StringVar(&opArgs, "operator-args", "", "Extra operator flags, space separated (e.g. \"--parallel-writes=64 --kube-api-qps=-1\").")
-	flag.StringVar(&scen, "scenarios", "all", "Comma-separated subset of "+strings.Join(allScenarios, ",")+" (fanout always runs).")
+	flag.IntVar(&c.repairs, "repairs", 50, "Copies edited, then deleted, one at a time for the repair latency. -short: 10.")
+	flag.BoolVar(&scale, "scale", false, "Also run the scale scenarios ("+strings.Join(scaleScenarios, ", ")+") after the others; not in CI.")
+	flag.IntVar(&c.scaleNamespaces, "scale-namespaces", 10000, "Namespaces (3 ServiceAccounts each) of the scale fan-out.")
+	flag.IntVar(&c.scaleCredentials, "scale-credentials", 100, "RegistryCredentials of the scale restart, each selecting its own group of namespaces.")
+	flag.IntVar(&c.scaleCredNamespaces, "scale-credential-namespaces", 1000, "Namespaces (3 ServiceAccounts each) the scale restart's RegistryCredentials share out between them.")
+	flag.StringVar(&scen, "scenarios", "all", "Comma-separated subset of "+strings.Join(allScenarios, ",")+" (all: every one of them), "+strings.Join(scaleScenarios, ",")+"; fanout runs whenever another of the first list does.")
+	flag.StringVar(&c.docs, "docs", filepath.Join(root, "docs", "benchmarks.md"), "The page whose generated sections a complete run without -short rewrites (every normal scenario: the results; both scale scenarios: the scale results); empty: none.")
 	flag.StringVar(&c.out, "out", filepath.Join(root, "bin", "bench-results.md"), "Where the table is written (markdown).")
 	flag.StringVar(&c.manager, "manager", filepath.Join(root, "bin", "manager"), "Operator binary (rebuilt when older than the sources, unless given explicitly).")
-	flag.DurationVar(&c.timeout, "timeout", 0, "Overall limit (default: 10m with -short, 60m otherwise).")
+	flag.DurationVar(&c.timeout, "timeout", 0, "Overall limit (default: 10m with -short, 60m otherwise; 45m more with -scale).")
 	flag.DurationVar(&c.settle, "settle", 0, "Pause before reading memory (default: 3s with -short, 10s otherwise).")
 	flag.DurationVar(&c.restartWindow, "restart-window", 0, "After a restart, how long writes are counted once the operator is idle (default: 5s with -short, 15s otherwise).")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "Write a CPU profile of the bench process (the baselines run in it).")
@@ -123,11 +144,17 @@ func parseFlags() config {
 		if !set["rounds"] {
 			c.rounds = 3
 		}
+		if !set["repairs"] {
+			c.repairs = 10
+		}
 	}
 	if c.timeout == 0 {
 		c.timeout = 60 * time.Minute
 		if c.short {
 			c.timeout = 10 * time.Minute
+		}
+		if scale {
+			c.timeout += 45 * time.Minute
 		}
 	}
 	if c.settle == 0 {
@@ -159,7 +186,7 @@ func parseFlags() config {
 		c.workers = []int{16, 64} // a shorter calibration
 	}
 	c.operatorArgs = strings.Fields(opArgs)
-	c.scenarios = map[string]bool{"fanout": true}
+	c.scenarios = map[string]bool{}
 	for _, s := range strings.Split(scen, ",") {
 		s = strings.TrimSpace(s)
 		switch {
@@ -167,14 +194,33 @@ func parseFlags() config {
 			for _, a := range allScenarios {
 				c.scenarios[a] = true
 			}
-		case slices.Contains(allScenarios, s):
+		case slices.Contains(allScenarios, s) || slices.Contains(scaleScenarios, s):
 			c.scenarios[s] = true
 		case s != "":
-			fmt.Fprintf(os.Stderr, "unknown scenario %q (want %s)\n", s, strings.Join(allScenarios, ","))
+			fmt.Fprintf(os.Stderr, "unknown scenario %q (want %s)\n", s, strings.Join(append(slices.Clone(allScenarios), scaleScenarios...), ","))
 			os.Exit(2)
 		}
 	}
+	if scale {
+		for _, s := range scaleScenarios {
+			c.scenarios[s] = true
+		}
+	}
+	if c.ran(allScenarios...) > 0 {
+		c.scenarios["fanout"] = true
+	}
 	return c
+}
+
+// ran counts how many of the named scenarios this run runs.
+func (c config) ran(names ...string) int {
+	n := 0
+	for _, s := range names {
+		if c.scenarios[s] {
+			n++
+		}
+	}
+	return n
 }
 
 var benchStart = time.Now()

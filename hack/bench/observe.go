@@ -225,27 +225,51 @@ func (o *observer) watch(namespaces []string, pred func(*nsState) bool) *waiter 
 // wait blocks until the waiter is done (returns when the last namespace got
 // there) or timeout; on timeout it says how many are missing.
 func (o *observer) wait(ctx context.Context, w *waiter, timeout time.Duration) (time.Time, error) {
+	return o.waitLogged(ctx, w, timeout, "")
+}
+
+// waitLogged is wait that, for a waiter on more than a thousand namespaces,
+// logs every 15 s how many of them are what (e.g. "namespaces synced").
+func (o *observer) waitLogged(ctx context.Context, w *waiter, timeout time.Duration, what string) (time.Time, error) {
 	defer func() {
 		o.mu.Lock()
 		delete(o.waiters, w)
 		o.mu.Unlock()
 	}()
-	select {
-	case <-w.done:
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		return w.last, nil
-	case <-ctx.Done():
-		return time.Time{}, ctx.Err()
-	case <-time.After(timeout):
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		var example string
-		for ns := range w.pending {
-			example = ns
-			break
+	o.mu.Lock()
+	total := len(w.pending) + len(w.at)
+	o.mu.Unlock()
+	var progress <-chan time.Time
+	if what != "" && total > 1000 {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		progress = t.C
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-w.done:
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			return w.last, nil
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-progress:
+			o.mu.Lock()
+			pending := len(w.pending)
+			o.mu.Unlock()
+			logf("  %d of %d %s", total-pending, total, what)
+		case <-timer.C:
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			var example string
+			for ns := range w.pending {
+				example = ns
+				break
+			}
+			return time.Time{}, fmt.Errorf("timed out after %s: %d namespace(s) not there yet (e.g. %s: %s)", timeout, len(w.pending), example, o.describe(example))
 		}
-		return time.Time{}, fmt.Errorf("timed out after %s: %d namespace(s) not there yet (e.g. %s: %s)", timeout, len(w.pending), example, o.describe(example))
 	}
 }
 
@@ -282,6 +306,21 @@ func (o *observer) copyHolds(data string) func(*nsState) bool {
 	return func(st *nsState) bool {
 		d, ok := st.copies[o.target]
 		return ok && d == data
+	}
+}
+
+// restored: the copy named secret, having been seen without data (changed
+// or deleted) since the waiter was registered, carries data again. The
+// waiter is registered before the change is made, so the change itself is
+// always seen first.
+func (o *observer) restored(secret, data string) func(*nsState) bool {
+	away := false // runs with o.mu held, as every predicate
+	return func(st *nsState) bool {
+		if d, ok := st.copies[secret]; !ok || d != data {
+			away = true
+			return false
+		}
+		return away
 	}
 }
 

@@ -110,9 +110,10 @@ func managerStale(root, bin string) (bool, string, error) {
 
 // managerFeatures are the optional flags the binary offers.
 type managerFeatures struct {
-	podWebhook bool // --enable-pod-webhook (and the certificate flags)
-	pprof      bool // --pprof-bind-address
-	help       string
+	podWebhook   bool // --enable-pod-webhook (and the certificate flags)
+	tenancyGuard bool // --enable-tenancy-guard
+	pprof        bool // --pprof-bind-address
+	help         string
 }
 
 func probeManager(ctx context.Context, bin string) managerFeatures {
@@ -120,15 +121,17 @@ func probeManager(ctx context.Context, bin string) managerFeatures {
 	h := string(out)
 	has := func(flag string) bool { return strings.Contains(h, "-"+flag+" ") || strings.Contains(h, "-"+flag+"\n") }
 	return managerFeatures{
-		podWebhook: has("enable-pod-webhook") && has("webhook-port") && has("webhook-cert-path") && has("enable-cert-rotation"),
-		pprof:      has("pprof-bind-address"),
-		help:       h,
+		podWebhook:   has("enable-pod-webhook") && has("webhook-port") && has("webhook-cert-path") && has("enable-cert-rotation"),
+		tenancyGuard: has("enable-tenancy-guard"),
+		pprof:        has("pprof-bind-address"),
+		help:         h,
 	}
 }
 
 // operator is the manager binary running as a child process.
 type operator struct {
 	bin         string
+	env         []string // added to the bench's environment (GOGC)
 	logPath     string
 	metricsAddr string // 127.0.0.1:port, plain HTTP
 	pprofAddr   string // "" unless the binary serves pprof
@@ -137,9 +140,20 @@ type operator struct {
 	cmd       *exec.Cmd
 	args      []string
 	started   time.Time
-	workersAt time.Time // "Starting workers" of the registrycredential controller
+	workersAt map[string]time.Time // controller -> its "Starting workers" line
 	exited    chan struct{}
 	exitErr   error
+}
+
+// operatorEnv is what the operator's environment adds to the bench's: the
+// Deployment's GOGC=50 (config/manager/manager.yaml), unless the bench's own
+// environment sets GOGC, which the operator then inherits. It returns the
+// setting as the report shows it.
+func operatorEnv() (env []string, shown string) {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		return nil, "GOGC=" + v + " (from the bench's environment)"
+	}
+	return []string{"GOGC=50"}, "GOGC=50 (as the Deployment sets it)"
 }
 
 func freePort() (int, error) {
@@ -164,6 +178,7 @@ func (o *operator) start(args []string) error {
 	}
 	fmt.Fprintf(logFile, "\n===== %s %s %s\n", time.Now().Format(time.RFC3339Nano), o.bin, strings.Join(args, " "))
 	cmd := exec.Command(o.bin, args...)
+	cmd.Env = append(os.Environ(), o.env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// The operator dies with the bench, whatever happens to the bench.
@@ -173,18 +188,18 @@ func (o *operator) start(args []string) error {
 		logFile.Close()
 		return fmt.Errorf("starting %s: %w", o.bin, err)
 	}
-	o.cmd, o.args, o.workersAt = cmd, args, time.Time{}
+	o.cmd, o.args, o.workersAt = cmd, args, map[string]time.Time{}
 	o.exited = make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if strings.Contains(line, "Starting workers") && strings.Contains(line, "registrycredential") {
+			if name, ok := startingWorkers(line); ok {
 				now := time.Now()
 				o.mu.Lock()
-				if o.workersAt.IsZero() {
-					o.workersAt = now
+				if _, seen := o.workersAt[name]; !seen {
+					o.workersAt[name] = now
 				}
 				o.mu.Unlock()
 			}
@@ -255,10 +270,36 @@ func (o *operator) stop(timeout time.Duration) time.Duration {
 	return time.Since(start)
 }
 
+// startingWorkers reports which controller a "Starting workers" log line
+// (JSON, as the manager logs) is about.
+func startingWorkers(line string) (controller string, ok bool) {
+	if !strings.Contains(line, `"Starting workers"`) {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(line, `"controller":"`)
+	if !ok {
+		return "", false
+	}
+	controller, _, ok = strings.Cut(rest, `"`)
+	return controller, ok
+}
+
+// workersStarted is when the last of the operator's controllers logged
+// "Starting workers"; zero while one has not.
 func (o *operator) workersStarted() time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.workersAt
+	var last time.Time
+	for _, name := range operatorControllers {
+		t, ok := o.workersAt[name]
+		if !ok {
+			return time.Time{}
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last
 }
 
 func (o *operator) startedAt() time.Time {
@@ -267,7 +308,8 @@ func (o *operator) startedAt() time.Time {
 	return o.started
 }
 
-// waitWorkers waits for the controller's "Starting workers" log line.
+// waitWorkers waits for the "Starting workers" log line of each of the
+// operator's controllers and returns when the last one came.
 func (o *operator) waitWorkers(ctx context.Context, timeout time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -278,7 +320,7 @@ func (o *operator) waitWorkers(ctx context.Context, timeout time.Duration) (time
 			return time.Time{}, err
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("operator did not start its workers within %s; see %s", timeout, o.logPath)
+			return time.Time{}, fmt.Errorf("operator did not start the workers of its controllers %s within %s; see %s", strings.Join(operatorControllers, ", "), timeout, o.logPath)
 		}
 		select {
 		case <-ctx.Done():
@@ -289,9 +331,9 @@ func (o *operator) waitWorkers(ctx context.Context, timeout time.Duration) (time
 }
 
 // procMemory is the operator's resident memory from /proc/<pid>/status:
-// VmRSS, and its anonymous (heap, stacks) and file-backed (the binary's
-// pages) parts.
-type procMemory struct{ rss, anon, file int64 }
+// VmRSS, its anonymous (heap, stacks) and file-backed (the binary's pages)
+// parts, and VmHWM, the highest VmRSS since the process started.
+type procMemory struct{ rss, anon, file, peak int64 }
 
 func (o *operator) procMemory() (procMemory, error) {
 	pid := o.pid()
@@ -323,6 +365,8 @@ func (o *operator) procMemory() (procMemory, error) {
 			m.anon = kb * 1024
 		case "RssFile":
 			m.file = kb * 1024
+		case "VmHWM":
+			m.peak = kb * 1024
 		}
 	}
 	if m.rss == 0 {

@@ -19,6 +19,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,16 +31,20 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
 
-// generous is how long a bulk operation may take before the run is declared
-// failed: far beyond any expected figure.
-func (b *bench) generous() time.Duration {
-	return 3*time.Minute + time.Duration(b.cfg.n)*100*time.Millisecond
+// generous is how long a bulk operation over the N namespaces may take
+// before the run is declared failed: far beyond any expected figure.
+func (b *bench) generous() time.Duration { return b.generousFor(b.cfg.n) }
+
+// generousFor is generous for a bulk operation over n namespaces.
+func (b *bench) generousFor(n int) time.Duration {
+	return 3*time.Minute + time.Duration(n)*100*time.Millisecond
 }
 
 // profile captures CPU profiles of about d in the background when
@@ -93,12 +98,19 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelTarget: "true"}},
 		},
 	}
-	if err := b.pairedFanoutTrial(ctx); err != nil {
+	paired := func() error {
+		t, err := b.pairedFanoutTrial(ctx, b.namespaces)
+		if err == nil {
+			b.res.pairedFanout = append(b.res.pairedFanout, t)
+		}
+		return err
+	}
+	if err := paired(); err != nil {
 		return err
 	}
 	waitProfile := b.profile(ctx, "fanout", max(5*time.Second, 3*b.res.baselineFanout.d))
 	t0 := time.Now()
-	t, err := b.fanoutRound(ctx, rc, targetName)
+	t, err := b.fanoutRound(ctx, rc, targetName, b.namespaces)
 	if err != nil {
 		b.res.fanoutErr = err
 		return err
@@ -107,7 +119,7 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 	logf("fan-out: %d copies and %d ServiceAccount entries in %s (paired baseline %s); %s",
 		len(b.namespaces), len(serviceAccounts)*len(b.namespaces), round(t.d), round(b.res.pairedFanout[len(b.res.pairedFanout)-1].d), t)
 
-	statusAt, err := b.waitStatus(ctx, len(b.namespaces), b.generous())
+	statusAt, err := b.waitStatus(ctx, credentialName, len(b.namespaces), b.generous())
 	if err != nil {
 		return err
 	}
@@ -147,16 +159,16 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 				DeletionPolicy:    registryv1alpha1.DeletionPolicyDelete,
 			},
 		}
-		if err := b.pairedFanoutTrial(ctx); err != nil {
+		if err := paired(); err != nil {
 			return err
 		}
-		t, err := b.fanoutRound(ctx, rc, target)
+		t, err := b.fanoutRound(ctx, rc, target, b.namespaces)
 		if err != nil {
 			return fmt.Errorf("round %d: %w", r, err)
 		}
 		b.res.fanoutRounds = append(b.res.fanoutRounds, t)
 		logf("fan-out round %d: %s", r, t)
-		if err := b.deleteCredential(ctx, rc); err != nil {
+		if err := b.deleteCredentials(ctx, rc); err != nil {
 			return err
 		}
 	}
@@ -165,36 +177,34 @@ func (b *bench) scenarioFanout(ctx context.Context) error {
 
 const roundsSource = sourceName + "-rounds"
 
-// pairedFanoutTrial runs the calibrated baseline fan-out once more, right
-// before one of the operator's rounds. The operator is stopped meanwhile (it
-// watches every ServiceAccount, so it would receive the baseline's patches
-// and take CPU from it) and started again afterwards, idle before the round
-// begins; the round then starts with no connections open yet, as after any
-// restart.
-func (b *bench) pairedFanoutTrial(ctx context.Context) error {
-	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
-		return err
+// pairedFanoutTrial runs the calibrated baseline fan-out over namespaces
+// once more, right before one of the operator's rounds. The operator is stopped meanwhile (it watches every ServiceAccount, so it
+// would receive the baseline's patches and take CPU from it) and started
+// again afterwards, idle before the round begins; the round then starts
+// with no connections open yet, as after any restart.
+func (b *bench) pairedFanoutTrial(ctx context.Context, namespaces []string) (trial, error) {
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generousFor(len(namespaces))); err != nil {
+		return trial{}, err
 	}
 	b.op.stop(30 * time.Second)
 	bl := b.res.baselineFanout
-	t, err := b.baselineFanoutTrial(ctx, bl.workers, bl.contentType)
+	t, err := b.baselineFanoutTrial(ctx, namespaces, bl.workers, bl.contentType)
 	if err != nil {
-		return fmt.Errorf("paired baseline fan-out: %w", err)
+		return trial{}, fmt.Errorf("paired baseline fan-out: %w", err)
 	}
-	b.res.pairedFanout = append(b.res.pairedFanout, t)
-	return b.startOperator(ctx, nil)
+	return t, b.startOperator(ctx, nil)
 }
 
-// fanoutRound creates rc and times it until every namespace it selects (the
-// N namespaces) has the copy named target and every ServiceAccount lists it.
-func (b *bench) fanoutRound(ctx context.Context, rc *registryv1alpha1.RegistryCredential, target string) (timing, error) {
-	w := b.obs.watch(b.namespaces, b.obs.syncedFor(target))
+// fanoutRound creates rc and times it until every one of namespaces (those
+// it selects) has the copy named target and every ServiceAccount lists it.
+func (b *bench) fanoutRound(ctx context.Context, rc *registryv1alpha1.RegistryCredential, target string, namespaces []string) (timing, error) {
+	w := b.obs.watch(namespaces, b.obs.syncedFor(target))
 	cpu0 := sampleCPU(b.op.pid())
 	t0 := time.Now()
 	if err := b.crc.Create(ctx, rc); err != nil {
 		return timing{}, err
 	}
-	last, err := b.obs.wait(ctx, w, b.generous())
+	last, err := b.obs.waitLogged(ctx, w, b.generousFor(len(namespaces)), "namespaces synced")
 	if err != nil {
 		return timing{}, err
 	}
@@ -204,23 +214,27 @@ func (b *bench) fanoutRound(ctx context.Context, rc *registryv1alpha1.RegistryCr
 	return t, nil
 }
 
-// deleteCredential deletes rc and waits until it is gone and the operator is
-// idle.
-func (b *bench) deleteCredential(ctx context.Context, rc *registryv1alpha1.RegistryCredential) error {
-	if err := b.crc.Delete(ctx, rc); err != nil {
-		return err
+// deleteCredentials deletes the RegistryCredentials and waits until they are
+// gone (the operator has removed their finalizer) and it writes no more.
+func (b *bench) deleteCredentials(ctx context.Context, rcs ...*registryv1alpha1.RegistryCredential) error {
+	for _, rc := range rcs {
+		if err := b.crc.Delete(ctx, rc); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
 	deadline := time.Now().Add(b.generous())
-	for {
-		err := b.crc.Get(ctx, client.ObjectKeyFromObject(rc), &registryv1alpha1.RegistryCredential{})
-		if apierrors.IsNotFound(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("RegistryCredential %s not gone after %s (%v)", rc.Name, b.generous(), err)
-		}
-		if !sleep(ctx, 100*time.Millisecond) {
-			return ctx.Err()
+	for _, rc := range rcs {
+		for {
+			err := b.crc.Get(ctx, client.ObjectKeyFromObject(rc), &registryv1alpha1.RegistryCredential{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("RegistryCredential %s not gone after %s (%v)", rc.Name, b.generous(), err)
+			}
+			if !sleep(ctx, 100*time.Millisecond) {
+				return ctx.Err()
+			}
 		}
 	}
 	return b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous())
@@ -254,13 +268,13 @@ func (b *bench) timed(ctx context.Context, t0, seen time.Time, resources ...stri
 	return t
 }
 
-// waitStatus polls the RegistryCredential until Ready is True with synced
-// namespaces >= want.
-func (b *bench) waitStatus(ctx context.Context, want int, timeout time.Duration) (time.Time, error) {
+// waitStatus polls the RegistryCredential name until Ready is True with
+// synced namespaces >= want.
+func (b *bench) waitStatus(ctx context.Context, name string, want int, timeout time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		rc := &registryv1alpha1.RegistryCredential{}
-		if err := b.crc.Get(ctx, client.ObjectKey{Name: credentialName}, rc); err != nil {
+		if err := b.crc.Get(ctx, client.ObjectKey{Name: name}, rc); err != nil {
 			return time.Time{}, err
 		}
 		if int(rc.Status.SyncedNamespaces) >= want && apimeta.IsStatusConditionTrue(rc.Status.Conditions, registryv1alpha1.ConditionReady) {
@@ -415,6 +429,68 @@ func (b *bench) scenarioNewNamespaces(ctx context.Context) error {
 	return nil
 }
 
+// repairResult: how soon copies someone changed or deleted were restored.
+type repairResult struct {
+	edited, deleted *latencies
+	writes          requestCounts
+}
+
+// scenarioRepair: a user changes a copy's data, or deletes a copy, in one of
+// the N namespaces at a time (-repairs of each); timed from the response to
+// that write until the bench's watch sees the copy with the source's data
+// again.
+func (b *bench) scenarioRepair(ctx context.Context) error {
+	n := min(b.cfg.repairs, len(b.namespaces))
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	logf("repair: changing the data of %d copies, then deleting them, one at a time", n)
+	foreign, _ := json.Marshal(map[string]any{"data": map[string][]byte{corev1.DockerConfigJsonKey: []byte(dockerConfig("someone", "else", server))}})
+	edit := func(ctx context.Context, ns string) error {
+		_, err := b.admin.CoreV1().Secrets(ns).Patch(ctx, targetName, types.MergePatchType, foreign, metav1.PatchOptions{})
+		return err
+	}
+	remove := func(ctx context.Context, ns string) error {
+		return b.admin.CoreV1().Secrets(ns).Delete(ctx, targetName, metav1.DeleteOptions{})
+	}
+	start := time.Now()
+	var edited, deleted []time.Duration
+	for _, ns := range b.namespaces[:n] {
+		d, err := b.repairOne(ctx, ns, edit)
+		if err != nil {
+			return err
+		}
+		edited = append(edited, d)
+		if d, err = b.repairOne(ctx, ns, remove); err != nil {
+			return err
+		}
+		deleted = append(deleted, d)
+	}
+	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
+		return err
+	}
+	r := &repairResult{edited: summarize(edited), deleted: summarize(deleted), writes: b.audit.count(operatorUser, start, time.Now())}
+	b.res.repair = r
+	logf("repair: changed copy restored p50 %s p99 %s (max %s); deleted copy recreated p50 %s p99 %s (max %s); operator writes: %s (409 conflicts %d)",
+		round(r.edited.p50), round(r.edited.p99), round(r.edited.max), round(r.deleted.p50), round(r.deleted.p99), round(r.deleted.max), r.writes.breakdown(), r.writes.conflicts)
+	return nil
+}
+
+// repairOne makes one change to the copy in ns and times it from the
+// change's response until the watch sees the copy as the source again.
+func (b *bench) repairOne(ctx context.Context, ns string, change func(context.Context, string) error) (time.Duration, error) {
+	w := b.obs.watch([]string{ns}, b.obs.restored(targetName, b.sourceData))
+	if err := change(ctx, ns); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	last, err := b.obs.wait(ctx, w, time.Minute)
+	if err != nil {
+		return 0, fmt.Errorf("repair in %s: %w", ns, err)
+	}
+	return last.Sub(t0), nil
+}
+
 // scenarioSteady: nothing changes; count the operator's writes.
 func (b *bench) scenarioSteady(ctx context.Context) error {
 	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet+time.Second, b.generous()); err != nil {
@@ -450,11 +526,8 @@ func (b *bench) scenarioMemory(ctx context.Context) error {
 	nsCount := max(1, b.cfg.unrelatedNamespaces)
 	logf("memory: operator %s; adding %d unrelated 10 KiB Secrets in %d namespaces", b.res.memBefore, b.cfg.unrelated, nsCount)
 	reconciles := func() float64 {
-		if m, err := b.op.metrics(ctx); err == nil {
-			v, _ := m.sum("controller_runtime_reconcile_total", "controller", "registrycredential")
-			return v
-		}
-		return 0
+		w, _ := b.work(ctx)
+		return w.reconciles()
 	}
 	r0 := reconciles()
 	t0 := time.Now()
@@ -508,54 +581,74 @@ func pct(before, after int64) float64 {
 
 // restartResult is what a restart over a synced world cost.
 type restartResult struct {
-	shutdown   time.Duration // SIGTERM to exit (the Lease is released)
-	workers    time.Duration // process start to "Starting workers"
-	idle       time.Duration // process start to the queue empty and no reconcile for 500ms (from when it began)
-	reconciles float64       // reconciles in the window
-	window     time.Duration // writes were counted from start to idle + restartWindow
-	counts     requestCounts
+	shutdown time.Duration // SIGTERM to exit (the Lease is released)
+	workers  time.Duration // process start to the last controller's "Starting workers"
+	idle     time.Duration // process start to both controllers idle (see waitIdle, idleStable), from when that began
+	window   time.Duration // writes were counted from start to idle + restartWindow
+	counts   requestCounts
+	// at the end of the window (the process's counters start at its start):
+	work          operatorWork // reconciles and workqueue adds per controller
+	peakPairDepth float64      // the pair controller's highest workqueue_depth, sampled every 20 ms until idle
+	mem           memSample    // peak: VmHWM, the highest RSS since the process started
 }
 
 // scenarioRestart: stop the operator (SIGTERM) and start it again over the
-// synced world; time until its reconcile has run and it is idle, and the
-// writes it makes.
-func (b *bench) scenarioRestart(ctx context.Context) error {
+// synced world; time until it has reconciled and is idle, and the writes it
+// makes.
+func (b *bench) scenarioRestart(ctx context.Context) (err error) {
+	b.res.restart, err = b.restart(ctx, "restart")
+	return err
+}
+
+// restart stops the operator (SIGTERM) once it writes no more, starts it
+// again with the same flags and measures it until restartWindow after it is
+// idle.
+func (b *bench) restart(ctx context.Context, scenario string) (*restartResult, error) {
 	if err := b.audit.quiet(ctx, operatorUser, b.cfg.quiet, b.generous()); err != nil {
-		return err
+		return nil, err
 	}
 	r := &restartResult{}
-	logf("restart: stopping the operator")
+	logf("%s: stopping the operator", scenario)
 	r.shutdown = b.op.stop(30 * time.Second)
 	args, _, err := b.operatorArgs(nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := b.op.start(args); err != nil {
-		return err
+		return nil, err
 	}
 	t0 := b.op.startedAt()
-	workersAt, err := b.op.waitWorkers(ctx, 2*time.Minute)
+	idle, err := b.waitIdle(ctx, t0, 1, idleStable, b.generous())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	idleAt, err := b.waitIdle(ctx, t0, 1, 500*time.Millisecond, 2*time.Minute)
+	workersAt, err := b.op.waitWorkers(ctx, time.Minute)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.workers, r.idle = workersAt.Sub(t0), idleAt.Sub(t0)
+	r.workers, r.idle, r.peakPairDepth = workersAt.Sub(t0), idle.at.Sub(t0), idle.peakPairDepth
 	sleep(ctx, b.cfg.restartWindow)
 	t1 := time.Now()
 	b.audit.sync(ctx, t1)
 	r.window = t1.Sub(t0)
 	r.counts = b.audit.count(operatorUser, t0, t1)
-	if m, err := b.op.metrics(ctx); err == nil {
-		r.reconciles, _ = m.sum("controller_runtime_reconcile_total", "controller", "registrycredential")
+	if r.work, err = b.work(ctx); err != nil {
+		return nil, err
 	}
-	b.res.restart = r
-	b.explainEvents(ctx, "restart", t0)
-	logf("restart: shutdown %s; workers started after %s, first reconcile done and idle after %s; %d reconciles, %d writes, %d Lease writes in %s (%s)",
-		round(r.shutdown), round(r.workers), round(r.idle), int(r.reconciles), r.counts.writes, r.counts.leaseWrites, round(r.window), r.counts.breakdown())
-	return nil
+	if r.mem, err = b.memory(ctx); err != nil {
+		return nil, err
+	}
+	b.explainEvents(ctx, scenario, t0)
+	logf("%s: shutdown %s; workers started after %s, reconciled and idle after %s; %s; %d writes, %d Lease writes in %s (%s); peak RSS %s",
+		scenario, round(r.shutdown), round(r.workers), round(r.idle), r.queued(), r.counts.writes, r.counts.leaseWrites, round(r.window), r.counts.breakdown(), mib(r.mem.peak))
+	return r, nil
+}
+
+// queued says what each controller did after a restart.
+func (r *restartResult) queued() string {
+	cred, pair := r.work[credentialController], r.work[pairController]
+	return fmt.Sprintf("%d status reconciles; pair controller: %d items queued (workqueue_adds_total), peak depth %d (sampled), %d reconciles",
+		int(cred.reconciles), int(pair.adds), int(r.peakPairDepth), int(pair.reconciles))
 }
 
 // explainEvents notes the Events the operator recorded since t0 (a restart
