@@ -128,6 +128,8 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 	log := logf.FromContext(ctx)
 	target := rc.TargetName()
 	retry := false
+	var wrote echoes
+	defer func() { wrote.await(ctx) }()
 
 	// our copies under another name (targetSecretName changed).
 	copies := &corev1.SecretList{}
@@ -143,6 +145,7 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 				return r.fail(ctx, rc, ns, err)
 			default:
 				log.V(1).Info("deleted copy under an old name", "secret", s.Name)
+				wrote = append(wrote, r.copyEcho(rc, src, client.ObjectKeyFromObject(s), false))
 			}
 		}
 	}
@@ -160,6 +163,7 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 			return r.fail(ctx, rc, ns, err)
 		case copyWritten:
 			log.V(1).Info("wrote copy", "secret", target, "drift", detail)
+			wrote = append(wrote, r.copyEcho(rc, src, types.NamespacedName{Namespace: ns, Name: target}, true))
 		}
 	}
 
@@ -171,7 +175,8 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 	var errs []error
 	for i := range sas.Items {
 		sa := &sas.Items[i]
-		planned := planServiceAccount(sa, ref, intentFor(rc, sa.Name))
+		intent := intentFor(rc, sa.Name)
+		planned := planServiceAccount(sa, ref, intent)
 		if planned == nil {
 			continue
 		}
@@ -183,6 +188,7 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 			errs = append(errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
 		default:
 			log.V(1).Info("patched ServiceAccount", "serviceAccount", sa.Name)
+			wrote = append(wrote, r.serviceAccountEcho(client.ObjectKeyFromObject(sa), ref, intent))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -203,6 +209,8 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 	log := logf.FromContext(ctx)
 	retry := false
 	var errs []error
+	var wrote echoes
+	defer func() { wrote.await(ctx) }()
 	copies := &corev1.SecretList{}
 	if err := r.Client.List(ctx, copies, client.InNamespace(ns), client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
@@ -226,6 +234,7 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 			errs = append(errs, err)
 		default:
 			log.V(1).Info("withdrew copy", "secret", s.Name, "orphan", orphan)
+			wrote = append(wrote, r.copyEcho(rc, nil, client.ObjectKeyFromObject(s), false))
 		}
 	}
 	sas := &corev1.ServiceAccountList{}
@@ -251,6 +260,7 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 			errs = append(errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
 		default:
 			log.V(1).Info("withdrew ServiceAccount entry", "serviceAccount", sa.Name, "orphan", orphan)
+			wrote = append(wrote, r.serviceAccountEcho(client.ObjectKeyFromObject(sa), ref, intent))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
