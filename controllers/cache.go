@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -34,7 +35,9 @@ import (
 // copies). Copies are cached without their data: a hash of it stands in its
 // place. managedFields are stripped from every cached object, and a read of
 // a type nobody watches fails instead of silently starting a cluster-wide
-// informer.
+// informer. Namespaces and ServiceAccounts, of which a cluster has
+// thousands, are cached with only what the operator and the webhook read
+// (see transformNamespace, transformServiceAccount).
 //
 // sourceNamespaces holding "*" allows sources anywhere; then every Secret of
 // the cluster is cached (with data), which costs memory in proportion.
@@ -57,6 +60,8 @@ func CacheOptions(sourceNamespaces []string) cache.Options {
 				Namespaces: secretNamespaces,
 				Transform:  transformSecret,
 			},
+			&corev1.Namespace{}:      {Transform: transformNamespace},
+			&corev1.ServiceAccount{}: {Transform: transformServiceAccount},
 		},
 	}
 }
@@ -81,6 +86,46 @@ func transformSecret(obj any) (any, error) {
 		s.StringData = nil
 	}
 	return s, nil
+}
+
+// transformNamespace keeps what selection reads: name, labels, lifecycle
+// (deletion timestamp, phase) and creation time.
+func transformNamespace(obj any) (any, error) {
+	ns, ok := obj.(*corev1.Namespace)
+	if !ok {
+		return obj, nil
+	}
+	ns.ManagedFields = nil
+	ns.Annotations = nil
+	ns.OwnerReferences = nil
+	ns.Finalizers = nil
+	ns.Spec = corev1.NamespaceSpec{}
+	ns.Status.Conditions = nil
+	return ns, nil
+}
+
+// transformServiceAccount keeps what ServiceAccount planning reads: the
+// imagePullSecrets and our record annotations (patches are computed against
+// those; other annotations are never sent, so they stay as they are on the
+// API server).
+func transformServiceAccount(obj any) (any, error) {
+	sa, ok := obj.(*corev1.ServiceAccount)
+	if !ok {
+		return obj, nil
+	}
+	sa.ManagedFields = nil
+	sa.Labels = nil
+	sa.OwnerReferences = nil
+	sa.Secrets = nil
+	for k := range sa.Annotations {
+		if !strings.HasPrefix(k, recordPrefix) {
+			delete(sa.Annotations, k)
+		}
+	}
+	if len(sa.Annotations) == 0 {
+		sa.Annotations = nil
+	}
+	return sa, nil
 }
 
 // contentHash is a SHA-256 over a Secret's type and data, with length

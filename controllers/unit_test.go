@@ -259,3 +259,42 @@ func TestComputeStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestTransformNamespaceAndServiceAccount: the cache keeps what selection
+// and planning read, and nothing else; transforms are idempotent.
+func TestTransformNamespaceAndServiceAccount(t *testing.T) {
+	now := metav1.Now()
+	ns := &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"team": "a"}, CreationTimestamp: now, DeletionTimestamp: &now,
+			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...}"}, Finalizers: []string{"x"}},
+		Spec:   corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}},
+		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating, Conditions: []corev1.NamespaceCondition{{Type: "x"}}},
+	}
+	out, _ := transformNamespace(ns.DeepCopy())
+	got := out.(*corev1.Namespace)
+	if got.Name != "n" || got.Labels["team"] != "a" || got.DeletionTimestamp == nil || got.Status.Phase != corev1.NamespaceTerminating || got.CreationTimestamp != now {
+		t.Fatalf("selection input lost: %+v", got)
+	}
+	if got.Annotations != nil || got.Finalizers != nil || got.Spec.Finalizers != nil || got.Status.Conditions != nil {
+		t.Fatalf("kept more than selection reads: %+v", got)
+	}
+	record := RecordAnnotation("rc")
+	sa := &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "n", ResourceVersion: "7", Labels: map[string]string{"a": "b"},
+			Annotations: map[string]string{record: FormatRecord("t", "u"), "kubectl.kubernetes.io/last-applied-configuration": "{...}"}},
+		ImagePullSecrets: refs("a", "t"),
+		Secrets:          []corev1.ObjectReference{{Name: "token"}},
+	}
+	out, _ = transformServiceAccount(sa.DeepCopy())
+	gotSA := out.(*corev1.ServiceAccount)
+	if len(gotSA.Annotations) != 1 || gotSA.Annotations[record] == "" || !reflect.DeepEqual(gotSA.ImagePullSecrets, sa.ImagePullSecrets) || gotSA.ResourceVersion != "7" {
+		t.Fatalf("planning input lost: %+v", gotSA)
+	}
+	if gotSA.Labels != nil || gotSA.Secrets != nil {
+		t.Fatalf("kept more than planning reads: %+v", gotSA)
+	}
+	again, _ := transformServiceAccount(gotSA.DeepCopy())
+	if !reflect.DeepEqual(again, gotSA) {
+		t.Fatal("not idempotent")
+	}
+}
