@@ -57,6 +57,11 @@ test: manifests generate envtest-assets ## Run unit and envtest suites (real API
 	go test $(GO_TEST_FLAGS) ./... 2>&1 | tee $(LOCALBIN)/test.log
 	@grep -E '^(ok|FAIL|---)' $(LOCALBIN)/test.log | grep -c '^ok' | xargs -I{} echo "packages ok: {}"
 
+.PHONY: test-faults
+test-faults: manifests generate envtest-assets ## Fault suite: the operator binary under kube-apiserver restarts, SIGKILL, leader failover, concurrent writers, etcd pauses and deletions.
+	go test -tags faults $(GO_TEST_FLAGS) -v -timeout 40m ./internal/faults/ 2>&1 | tee $(LOCALBIN)/faults.log
+	@grep -E '^\s+\S+_test.go:[0-9]+: (CONVERGED|FAILOVER|graceful)' $(LOCALBIN)/faults.log || true
+
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	@for p in ./internal/registry/ ./internal/selection/; do \

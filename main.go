@@ -67,6 +67,9 @@ type flags struct {
 	parallelWrites          int
 	pprofAddr               string
 	gracefulShutdown        time.Duration
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
 	webhook                 webhookFlags
 }
 
@@ -96,6 +99,14 @@ func main() {
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredential status summaries computed at once.")
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "(RegistryCredential, namespace) work items processed at once: the writes in flight during a fan-out or rotation.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
+	// Defaults: a leader rides out an API server or etcd outage of up to 20 s
+	// without giving up (it exits when it does, and a Pod restart follows);
+	// a crashed leader's work waits at most 30 s for another replica; after a
+	// graceful stop (the Lease is released) another replica takes over within
+	// the retry period and its jitter (client-go: up to 2.2 times it), 1.65 s.
+	flag.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 30*time.Second, "How long a leader's Lease is valid without renewal: the longest a crashed leader's work waits for another replica.")
+	flag.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 20*time.Second, "How long the leader keeps trying to renew (through an API server or etcd outage) before it gives up leading and exits.")
+	flag.DurationVar(&f.retryPeriod, "leader-election-retry-period", 750*time.Millisecond, "How often the leader renews and the other replicas try to take over.")
 	flag.DurationVar(&f.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second,
 		"How long a stopping manager waits for its work items to finish before it releases the leader Lease and exits; keep the Pod's terminationGracePeriodSeconds above it.")
 	bindWebhookFlags(flag.CommandLine, &f.webhook)
@@ -171,6 +182,9 @@ func run(ctx context.Context, f flags) error {
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &f.gracefulShutdown,
+		LeaseDuration:                 &f.leaseDuration,
+		RenewDeadline:                 &f.renewDeadline,
+		RetryPeriod:                   &f.retryPeriod,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

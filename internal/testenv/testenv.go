@@ -65,7 +65,20 @@ type Options struct {
 	Webhook *envtest.WebhookInstallOptions
 	// Scheme for Client; defaults to client-go's.
 	Client client.Options
+	// AuditLog, when set, is where kube-apiserver writes an audit log of
+	// every write (Metadata level, one JSON event per line).
+	AuditLog string
 }
+
+// auditPolicy logs writes at Metadata level and nothing else.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- level: None
+`
 
 // Env is a running control plane.
 type Env struct {
@@ -77,8 +90,13 @@ type Env struct {
 	// Kubeconfig is the path of an admin kubeconfig file.
 	Kubeconfig string
 
+	// Clientset is a client-go clientset for the same admin.
+	Clientset kubernetes.Interface
+
 	kcm *exec.Cmd
 	dir string
+	// restarted are kube-apiservers StopAPIServer started again.
+	restarted []*exec.Cmd
 }
 
 // RepoRoot finds the directory holding go.mod, walking up from this file.
@@ -114,6 +132,17 @@ func Start(opts Options) (*Env, error) {
 		// Admit Pods as a real cluster does (envtest turns this plugin off).
 		e.Environment.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
 	}
+	if opts.AuditLog != "" {
+		policy := opts.AuditLog + ".policy.yaml"
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return nil, err
+		}
+		e.Environment.ControlPlane.GetAPIServer().Configure().
+			Set("audit-policy-file", policy).
+			Set("audit-log-path", opts.AuditLog).
+			Set("audit-log-format", "json").
+			Set("audit-log-mode", "blocking")
+	}
 	cfg, err := e.Environment.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
@@ -142,6 +171,9 @@ func Start(opts Options) (*Env, error) {
 		return fail(err)
 	}
 	if e.Client, err = client.New(cfg, opts.Client); err != nil {
+		return fail(err)
+	}
+	if e.Clientset, err = kubernetes.NewForConfig(cfg); err != nil {
 		return fail(err)
 	}
 	if opts.ControllerManager {
@@ -204,7 +236,11 @@ func (e *Env) Stop() error {
 			<-done
 		}
 	}
-	if err := e.Environment.Stop(); err != nil {
+	for _, cmd := range e.restarted {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	if err := e.Environment.Stop(); err != nil && len(e.restarted) == 0 {
 		errs = append(errs, err)
 	}
 	if e.dir != "" {
@@ -265,11 +301,7 @@ func (e *Env) OperatorConfig(ctx context.Context) (*rest.Config, error) {
 			return nil, fmt.Errorf("creating %s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
-	cs, err := kubernetes.NewForConfig(e.Config)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := cs.CoreV1().ServiceAccounts(OperatorNamespace).CreateToken(ctx, OperatorServiceAccount,
+	tr, err := e.Clientset.CoreV1().ServiceAccounts(OperatorNamespace).CreateToken(ctx, OperatorServiceAccount,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)}}, metav1.CreateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("token for %s/%s: %w", OperatorNamespace, OperatorServiceAccount, err)
