@@ -54,7 +54,9 @@ func desiredCopy(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret, ns
 			}},
 		},
 		Type: src.Type,
-		Data: src.Data,
+		// a map of our own: a write decodes the response into the object,
+		// and src is the cache's.
+		Data: maps.Clone(src.Data),
 	}
 }
 

@@ -24,14 +24,17 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
 
 // cacheEchoTimeout bounds how long a work item waits for the cache to show
-// its own writes (see echoes). Past it the item ends anyway: a later run
-// from a stale cache only costs a failed optimistic lock.
-const cacheEchoTimeout = 2 * time.Second
+// its own writes (see echoes). Past it the item ends anyway (and says so in
+// the log): a later run from a stale cache only costs a failed optimistic
+// lock. Someone else's change to the object can keep the wait from ending
+// early, and meanwhile the key waits, so the bound is short.
+const cacheEchoTimeout = 500 * time.Millisecond
 
 // echoes are conditions on the cache that a work item's own writes make
 // true. The workqueue never runs one key twice at once, so when each run
@@ -55,6 +58,7 @@ func (e echoes) await(ctx context.Context) {
 			continue
 		}
 		if time.Now().After(deadline) {
+			logf.FromContext(ctx).Info("the cache did not show this work item's own writes in time; going on", "timeout", cacheEchoTimeout)
 			return
 		}
 		select {
@@ -93,6 +97,6 @@ func (o *Operator) serviceAccountEcho(key types.NamespacedName, ref credentialRe
 		if err := o.Client.Get(ctx, key, sa, client.UnsafeDisableDeepCopy); err != nil { // read only
 			return true
 		}
-		return planServiceAccount(sa, ref, intent) == nil
+		return serviceAccountSettled(sa, ref, intent)
 	}
 }

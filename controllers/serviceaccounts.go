@@ -71,17 +71,12 @@ type credentialRef struct {
 //   - saWithdraw: remove only the entry we recorded, then the record.
 //   - saRelease: remove only the record.
 func planServiceAccount(sa *corev1.ServiceAccount, rc credentialRef, intent saIntent) *corev1.ServiceAccount {
+	if serviceAccountSettled(sa, rc, intent) {
+		return nil
+	}
 	key := RecordAnnotation(rc.name)
 	recorded, uid, valid := parseRecord(sa.Annotations[key])
 	ours := valid && uid == rc.uid
-	listed := hasPullSecret(sa.ImagePullSecrets, rc.target)
-
-	switch {
-	case intent == saList && listed && (!ours || recorded == rc.target):
-		return nil
-	case intent != saList && !ours:
-		return nil
-	}
 
 	out := sa.DeepCopy()
 	if ours && (intent == saWithdraw || (intent == saList && recorded != rc.target)) {
@@ -98,6 +93,19 @@ func planServiceAccount(sa *corev1.ServiceAccount, rc credentialRef, intent saIn
 		out.Annotations[key] = FormatRecord(rc.target, rc.uid)
 	}
 	return out
+}
+
+// serviceAccountSettled reports whether the ServiceAccount needs no write
+// for the intent: what planServiceAccount decides, without building the
+// result (event handlers and the status summary ask it for every
+// ServiceAccount).
+func serviceAccountSettled(sa *corev1.ServiceAccount, rc credentialRef, intent saIntent) bool {
+	recorded, uid, valid := parseRecord(sa.Annotations[RecordAnnotation(rc.name)])
+	ours := valid && uid == rc.uid
+	if intent != saList {
+		return !ours
+	}
+	return hasPullSecret(sa.ImagePullSecrets, rc.target) && (!ours || recorded == rc.target)
 }
 
 func hasPullSecret(refs []corev1.LocalObjectReference, name string) bool {

@@ -21,12 +21,15 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/internal/credset"
 )
 
@@ -99,6 +102,14 @@ const (
 func (o *Operator) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
+	}
+	// Every informer the event handlers read exists before any handler runs
+	// (the cache refuses reads of a type it has no informer for; reads of one
+	// it has wait until it has synced).
+	for _, obj := range []client.Object{&registryv1alpha1.RegistryCredential{}, &corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.Secret{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
+			return err
+		}
 	}
 	if o.Credentials == nil {
 		o.Credentials = &credset.Set{Reader: mgr.GetCache()}

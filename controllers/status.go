@@ -103,7 +103,7 @@ func (o *Operator) summarize(ctx context.Context, rc *registryv1alpha1.RegistryC
 		for j := range sas.Items {
 			sa := &sas.Items[j]
 			intent := intentFor(rc, sa.Name)
-			if planServiceAccount(sa, ref, intent) != nil {
+			if !serviceAccountSettled(sa, ref, intent) {
 				inSync = false
 			} else if intent == saList {
 				sum.patchedSAs++

@@ -85,7 +85,11 @@ func TestPlanServiceAccount(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			before := tc.in.DeepCopy()
-			got := planServiceAccount(tc.in, credentialRef{name: "rc", uid: uid, target: tc.target}, tc.intent)
+			ref := credentialRef{name: "rc", uid: uid, target: tc.target}
+			got := planServiceAccount(tc.in, ref, tc.intent)
+			if settled := serviceAccountSettled(tc.in, ref, tc.intent); settled != (got == nil) {
+				t.Fatalf("serviceAccountSettled = %v, but planServiceAccount planned %v", settled, got)
+			}
 			if !reflect.DeepEqual(before, tc.in) {
 				t.Fatal("input modified")
 			}

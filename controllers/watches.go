@@ -271,7 +271,7 @@ func (o *Operator) serviceAccountNeeds(ctx context.Context, sa *corev1.ServiceAc
 			if c.Deleting() {
 				continue
 			}
-			if planServiceAccount(sa, refOf(c), intentFor(c.Object, sa.Name)) != nil {
+			if !serviceAccountSettled(sa, refOf(c), intentFor(c.Object, sa.Name)) {
 				names = append(names, c.Name)
 			}
 		}
@@ -284,7 +284,7 @@ func (o *Operator) serviceAccountNeeds(ctx context.Context, sa *corev1.ServiceAc
 		if c == nil {
 			continue
 		}
-		if planServiceAccount(sa, refOf(c), saWithdraw) != nil && (!serving || c.Deleting() || !c.Serves(ns.Name, ns.Labels)) {
+		if !serviceAccountSettled(sa, refOf(c), saWithdraw) && (!serving || c.Deleting() || !c.Serves(ns.Name, ns.Labels)) {
 			names = append(names, c.Name)
 		}
 	}
@@ -338,7 +338,9 @@ func (o *Operator) pairsOnSecret() handler.TypedEventHandler[client.Object, pair
 }
 
 func (o *Operator) pairsForSecret(ctx context.Context, old, s *corev1.Secret, deleted bool, q pairQueue) {
-	if old == nil || old.Type != s.Type || !sameData(old.Data, s.Data) {
+	uid := controllerUID(s)
+	// a copy is never a usable source (the status says so); skip the lookup.
+	if uid == "" && (old == nil || old.Type != s.Type || !sameData(old.Data, s.Data)) {
 		for _, name := range o.credentialsUsingSource(ctx, s) {
 			o.dispatch(ctx, name, q)
 		}
@@ -348,7 +350,6 @@ func (o *Operator) pairsForSecret(ctx context.Context, old, s *corev1.Secret, de
 			q.Add(pairKey{Credential: name, Namespace: s.Namespace})
 		}
 	}
-	uid := controllerUID(s)
 	if uid == "" {
 		return
 	}
@@ -491,11 +492,12 @@ func (o *Operator) wakeForHeld(name string, q credentialQueue) {
 // changes its credential's counts (or lets its finalizer go).
 func (o *Operator) credentialsOnSecret() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	on := func(ctx context.Context, s *corev1.Secret, q credentialQueue) {
+		if controllerUID(s) != "" {
+			o.wakeForHeld(controllerName(s), q) // a copy (never a usable source)
+			return
+		}
 		for _, name := range o.credentialsUsingSource(ctx, s) {
 			q.Add(credentialRequest(name))
-		}
-		if controllerUID(s) != "" {
-			o.wakeForHeld(controllerName(s), q)
 		}
 	}
 	return typedFuncs(on,

@@ -36,6 +36,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -114,7 +115,10 @@ func run() error {
 		return err
 	}
 	go func() {
-		time.Sleep(3 * time.Second)
+		if err := createCredential(ctx, env.Client); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return
+		}
 		createPod(ctx, env.Client)
 		printHelp(kubeconfig, testenv.AssetsDir())
 	}()
@@ -137,22 +141,36 @@ func createWorld(ctx context.Context, c client.Client) error {
 			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(
 				`{"auths":{"private-registry.io":{"username":"robot","password":"demo-password","auth":"cm9ib3Q6ZGVtby1wYXNzd29yZA=="}}}`)},
 		},
-		&registryv1alpha1.RegistryCredential{
-			ObjectMeta: metav1.ObjectMeta{Name: "private-registry"},
-			Spec: registryv1alpha1.RegistryCredentialSpec{
-				Server:            "private-registry.io",
-				SecretRef:         registryv1alpha1.SecretReference{Namespace: "regcred-system", Name: "regcred"},
-				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pull-from": "private-registry"}},
-			},
-		},
 	}
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
 			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 		}
 	}
-	fmt.Println("==> created namespaces team-a, team-b (labelled pull-from=private-registry), team-c (not labelled),")
-	fmt.Println("    Secret regcred-system/regcred and RegistryCredential private-registry")
+	fmt.Println("==> created namespaces team-a, team-b (labelled pull-from=private-registry), team-c (not labelled)")
+	fmt.Println("    and Secret regcred-system/regcred")
+	return nil
+}
+
+// createCredential creates the RegistryCredential once the operator serves
+// the tenancy guard (the API server asks it about every new secretRef, and
+// refuses while nobody answers).
+func createCredential(ctx context.Context, c client.Client) error {
+	rc := &registryv1alpha1.RegistryCredential{
+		ObjectMeta: metav1.ObjectMeta{Name: "private-registry"},
+		Spec: registryv1alpha1.RegistryCredentialSpec{
+			Server:            "private-registry.io",
+			SecretRef:         registryv1alpha1.SecretReference{Namespace: "regcred-system", Name: "regcred"},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pull-from": "private-registry"}},
+		},
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		return c.Create(ctx, rc) == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating RegistryCredential private-registry: %w", err)
+	}
+	fmt.Println("==> created RegistryCredential private-registry")
 	return nil
 }
 
@@ -166,12 +184,9 @@ func createPod(ctx context.Context, c client.Client) {
 			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "users-own"}},
 		},
 	}
-	for range 50 {
-		if err := c.Create(ctx, pod); err == nil || ctx.Err() != nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		return c.Create(ctx, pod) == nil, nil
+	})
 }
 
 func printHelp(kubeconfig, assets string) {
