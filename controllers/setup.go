@@ -128,11 +128,15 @@ func (o *Operator) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 	return o.setupCredentialController(mgr)
 }
 
+// maxBackoff caps a failing work item's back-off, so that after an outage of
+// the API server every item is retried within it.
+const maxBackoff = 30 * time.Second
+
 // rateLimiter backs off per item from 100 ms (a conflict is retried soon)
-// to 5 minutes, with an overall bucket against storms.
+// to maxBackoff, with an overall bucket against storms.
 func rateLimiter[T comparable]() workqueue.TypedRateLimiter[T] {
 	return workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[T](100*time.Millisecond, 5*time.Minute),
+		workqueue.NewTypedItemExponentialFailureRateLimiter[T](100*time.Millisecond, maxBackoff),
 		&workqueue.TypedBucketRateLimiter[T]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},
 	)
 }

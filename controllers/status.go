@@ -113,8 +113,15 @@ func (o *Operator) summarize(ctx context.Context, rc *registryv1alpha1.RegistryC
 			cp := copyIn[ns.Name]
 			inSync = inSync && cp != nil && copyDrift(cp, rc, src.secret.Type, src.hash) == ""
 		}
-		if _, failed := o.failures.get(rc.UID, ns.Name); inSync && !failed {
-			sum.synced++
+		if inSync {
+			// what the cache shows settles it: an error left by a work item
+			// that has not run again since (back-off after an outage) is over.
+			if f, failed := o.failures.get(rc.UID, ns.Name); failed && f.Reason == registryv1alpha1.ReasonSyncFailed {
+				o.failures.set(rc.UID, registryv1alpha1.NamespaceFailure{Namespace: ns.Name})
+			}
+			if _, failed := o.failures.get(rc.UID, ns.Name); !failed {
+				sum.synced++
+			}
 		}
 	}
 	sum.failures = o.failures.list(rc.UID, func(ns string) bool { return selected[ns] })
