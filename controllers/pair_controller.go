@@ -127,9 +127,8 @@ func (r pairReconciler) Reconcile(ctx context.Context, key pairKey) (ctrl.Result
 func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
 	target := rc.TargetName()
-	retry := false
-	var wrote echoes
-	defer func() { wrote.await(ctx) }()
+	run := &pairRun{}
+	defer func() { run.wrote.await(ctx) }()
 
 	// our copies under another name (targetSecretName changed).
 	copies := &corev1.SecretList{}
@@ -140,12 +139,12 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 		if s := &copies.Items[i]; s.Name != target {
 			switch err := r.deleteCopy(ctx, s); {
 			case apierrors.IsConflict(err):
-				retry = true
+				run.retry = true
 			case err != nil:
 				return r.fail(ctx, rc, ns, err)
 			default:
 				log.V(1).Info("deleted copy under an old name", "secret", s.Name)
-				wrote = append(wrote, r.copyEcho(rc, src, client.ObjectKeyFromObject(s), false))
+				run.wrote = append(run.wrote, r.copyEcho(rc, src, client.ObjectKeyFromObject(s), false))
 			}
 		}
 	}
@@ -163,7 +162,7 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 			return r.fail(ctx, rc, ns, err)
 		case copyWritten:
 			log.V(1).Info("wrote copy", "secret", target, "drift", detail)
-			wrote = append(wrote, r.copyEcho(rc, src, types.NamespacedName{Namespace: ns, Name: target}, true))
+			run.wrote = append(run.wrote, r.copyEcho(rc, src, types.NamespacedName{Namespace: ns, Name: target}, true))
 		}
 	}
 
@@ -172,30 +171,51 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 		return ctrl.Result{}, err
 	}
 	ref := credentialRef{name: rc.Name, uid: rc.UID, target: target}
-	var errs []error
-	for i := range sas.Items {
-		sa := &sas.Items[i]
-		intent := intentFor(rc, sa.Name)
+	r.patchServiceAccounts(ctx, run, sas.Items, ref, func(name string) saIntent { return intentFor(rc, name) })
+	return r.finish(ctx, rc, ns, run)
+}
+
+// pairRun is what one run of a pair item met on its way: an optimistic
+// lock that failed (run again soon), errors, and its own writes to see in
+// the cache before it ends.
+type pairRun struct {
+	retry bool
+	errs  []error
+	wrote echoes
+}
+
+// patchServiceAccounts plans and patches the namespace's ServiceAccounts
+// for their intent.
+func (r pairReconciler) patchServiceAccounts(ctx context.Context, run *pairRun, sas []corev1.ServiceAccount, ref credentialRef, intentOf func(name string) saIntent) {
+	log := logf.FromContext(ctx)
+	for i := range sas {
+		sa := &sas[i]
+		intent := intentOf(sa.Name)
 		planned := planServiceAccount(sa, ref, intent)
 		if planned == nil {
 			continue
 		}
 		switch err := patchServiceAccount(ctx, r.Client, sa, planned); {
 		case apierrors.IsConflict(err):
-			retry = true // someone changed it since the cache saw it
+			run.retry = true // someone changed it since the cache saw it
 		case apierrors.IsNotFound(err):
 		case err != nil:
-			errs = append(errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
+			run.errs = append(run.errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
 		default:
-			log.V(1).Info("patched ServiceAccount", "serviceAccount", sa.Name)
-			wrote = append(wrote, r.serviceAccountEcho(client.ObjectKeyFromObject(sa), ref, intent))
+			log.V(1).Info("patched ServiceAccount", "serviceAccount", sa.Name, "intent", intent)
+			run.wrote = append(run.wrote, r.serviceAccountEcho(client.ObjectKeyFromObject(sa), ref, intent))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+}
+
+// finish reports the run's outcome: errors for the back-off, a failed
+// optimistic lock for a run soon, otherwise the namespace is served.
+func (r pairReconciler) finish(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns string, run *pairRun) (ctrl.Result, error) {
+	if err := errors.Join(run.errs...); err != nil {
 		return r.fail(ctx, rc, ns, err)
 	}
 	r.report(ctx, rc, ns, "", "")
-	if retry {
+	if run.retry {
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return ctrl.Result{}, nil
@@ -207,10 +227,8 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 // ServiceAccounts our records, and all are the user's from then on.
 func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns string, orphan bool) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
-	retry := false
-	var errs []error
-	var wrote echoes
-	defer func() { wrote.await(ctx) }()
+	run := &pairRun{}
+	defer func() { run.wrote.await(ctx) }()
 	copies := &corev1.SecretList{}
 	if err := r.Client.List(ctx, copies, client.InNamespace(ns), client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
@@ -229,12 +247,12 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 		}
 		switch {
 		case apierrors.IsConflict(err):
-			retry = true
+			run.retry = true
 		case err != nil:
-			errs = append(errs, err)
+			run.errs = append(run.errs, err)
 		default:
 			log.V(1).Info("withdrew copy", "secret", s.Name, "orphan", orphan)
-			wrote = append(wrote, r.copyEcho(rc, nil, client.ObjectKeyFromObject(s), false))
+			run.wrote = append(run.wrote, r.copyEcho(rc, nil, client.ObjectKeyFromObject(s), false))
 		}
 	}
 	sas := &corev1.ServiceAccountList{}
@@ -246,31 +264,8 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 		intent = saRelease
 	}
 	ref := credentialRef{name: rc.Name, uid: rc.UID, target: rc.TargetName()}
-	for i := range sas.Items {
-		sa := &sas.Items[i]
-		planned := planServiceAccount(sa, ref, intent)
-		if planned == nil {
-			continue
-		}
-		switch err := patchServiceAccount(ctx, r.Client, sa, planned); {
-		case apierrors.IsConflict(err):
-			retry = true
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			errs = append(errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
-		default:
-			log.V(1).Info("withdrew ServiceAccount entry", "serviceAccount", sa.Name, "orphan", orphan)
-			wrote = append(wrote, r.serviceAccountEcho(client.ObjectKeyFromObject(sa), ref, intent))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return r.fail(ctx, rc, ns, err)
-	}
-	r.report(ctx, rc, ns, "", "")
-	if retry {
-		return ctrl.Result{RequeueAfter: conflictRetry}, nil
-	}
-	return ctrl.Result{}, nil
+	r.patchServiceAccounts(ctx, run, sas.Items, ref, func(string) saIntent { return intent })
+	return r.finish(ctx, rc, ns, run)
 }
 
 // fail records an API error for the namespace and returns it, so the
