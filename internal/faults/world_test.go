@@ -282,7 +282,7 @@ func (w *world) check(present bool) error {
 	case ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != rc.Generation:
 		return fmt.Errorf("not Ready: %+v", ready)
 	case rc.Status.SelectedNamespaces != n || rc.Status.SyncedNamespaces != n || rc.Status.FailedNamespaces != 0:
-		return fmt.Errorf("status counts %d/%d (failed %d), want %d/%d", rc.Status.SyncedNamespaces, rc.Status.SelectedNamespaces, rc.Status.FailedNamespaces, n, n)
+		return fmt.Errorf("status counts %d/%d (failed %d: %+v), want %d/%d", rc.Status.SyncedNamespaces, rc.Status.SelectedNamespaces, rc.Status.FailedNamespaces, rc.Status.Failures, n, n)
 	case rc.Status.PatchedServiceAccounts != listing:
 		return fmt.Errorf("patched ServiceAccounts %d, want %d", rc.Status.PatchedServiceAccounts, listing)
 	}

@@ -238,7 +238,8 @@ func startManager() (*runningManager, error) {
 	rm := &runningManager{Manager: m, credentials: set, cancel: cancel, done: make(chan error, 1)}
 	go func() { rm.done <- m.Start(ctx) }()
 
-	// Ready as the readiness probe sees it.
+	// Ready as the readiness probe sees it (caches, the credential snapshot,
+	// the server).
 	started := m.GetWebhookServer().StartedChecker()
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
@@ -246,7 +247,7 @@ func startManager() (*runningManager, error) {
 			return false, fmt.Errorf("manager stopped: %w", err)
 		default:
 		}
-		return m.GetCache().WaitForCacheSync(ctx) && started(nil) == nil, nil
+		return m.GetCache().WaitForCacheSync(ctx) && set.HasSynced() && started(nil) == nil, nil
 	})
 	if err != nil {
 		rm.stop()
