@@ -498,14 +498,14 @@ func TestSteadyStateZeroWrites(t *testing.T) {
 		})).To(Succeed())
 	}
 	g.Expect(updateRC(rc.Name, func(cur *registryv1alpha1.RegistryCredential) { cur.Labels = map[string]string{"touched": "yes"} })).To(Succeed())
-	g.Consistently(mgr.writes.list, 3*time.Second, tick).Should(BeEmpty(), "writes in a steady state")
+	g.Consistently(mgr.writes.about(rc.Name), 3*time.Second, tick).Should(BeEmpty(), "writes in a steady state")
 
 	// restart over the synced world
 	mgr.stop()
 	var err error
 	mgr, err = startManager()
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Consistently(mgr.writes.list, 4*time.Second, tick).Should(BeEmpty(), "writes after a restart over a synced world")
+	g.Consistently(mgr.writes.about(rc.Name), 4*time.Second, tick).Should(BeEmpty(), "writes after a restart over a synced world")
 	g.Expect(readyReason(rc.Name)()).To(Equal(registryv1alpha1.ReasonSynced))
 }
 

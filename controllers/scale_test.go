@@ -133,7 +133,7 @@ func TestRestartQueuesOnlySelectedPairs(t *testing.T) {
 	// ...and queued no more than once.
 	g.Expect(adds).To(BeNumerically("<=", pairs))
 	mgr.writes.waitQuiet(g, 2*time.Second)
-	g.Expect(mgr.writes.list()).To(BeEmpty(), "writes after a restart over a synced world")
+	g.Expect(mgr.writes.about(run)()).To(BeEmpty(), "writes after a restart over a synced world")
 
 	// Leave the world as the other tests expect it.
 	for _, name := range names {
