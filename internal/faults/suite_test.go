@@ -93,6 +93,13 @@ func (s *suiteState) log(name, line string) {
 	s.logText.WriteByte('\n')
 }
 
+// logged is everything the replicas wrote so far.
+func (s *suiteState) logged() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.logText.String()
+}
+
 func TestMain(m *testing.M) {
 	code, err := run(m)
 	if err != nil {
@@ -146,7 +153,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	code := m.Run()
-	if leaks := testenv.Leaks(suite.logText.String(), password); len(leaks) > 0 {
+	if leaks := testenv.Leaks(suite.logged(), password); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: the operator's log holds the test credential: %v\n", leaks)
 		code = 1
 	}
