@@ -64,7 +64,7 @@ test-faults: manifests generate envtest-assets ## Fault suite: the operator bina
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
-	@for p in ./internal/registry/ ./internal/selection/ ./controllers/; do \
+	@for p in ./internal/registry/ ./internal/selection/; do \
 		for t in $$(go test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
 			go test $$p -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZTIME:-30s} || exit 1; done; done
 
