@@ -220,15 +220,20 @@ func TestConcurrentWriter(t *testing.T) {
 	w := newWorld(t, 40)
 	stop := w.otherWriter(t)
 	w.createCredential(registryv1alpha1.DeletionPolicyDelete)
-	w.waitCopies(10)
-	<-time.After(2 * time.Second) // the writer keeps writing during the fan-out
+	w.waitCopies(len(w.nss)) // the writer keeps writing through the whole fan-out
 	rounds := stop()
 	t.Logf("the other writer made %d updates during the fan-out", rounds)
 	w.converge("fan-out of 40 beside another writer, after the writer stopped", true, time.Now())
 
 	stop = w.otherWriter(t)
 	w.deleteCredential()
-	<-time.After(2 * time.Second) // ...and during the withdrawal
+	// ...and through the whole withdrawal
+	waitFor(t, time.Minute, "copies withdrawn", func() error {
+		if c := w.copies(); c > 0 {
+			return fmt.Errorf("%d copies left", c)
+		}
+		return nil
+	})
 	rounds = stop()
 	t.Logf("the other writer made %d updates during the withdrawal", rounds)
 	w.converge("withdrawal beside another writer, after the writer stopped", false, time.Now())
