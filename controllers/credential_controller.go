@@ -26,12 +26,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -49,12 +47,7 @@ const leftoverRecheck = time.Second
 func (o *Operator) setupCredentialController(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(CredentialControllerName).
-		// every change, our own status writes included: the summary after one
-		// compares with what was written, so a write that landed while its
-		// response was lost (an API server going away) is corrected, and
-		// otherwise writes nothing. The fault suite saw a status left with
-		// stale failures without this.
-		For(&registryv1alpha1.RegistryCredential{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Watches(&registryv1alpha1.RegistryCredential{}, credentialsOnCredential()).
 		Watches(&corev1.Namespace{}, o.credentialsOnNamespace()).
 		Watches(&corev1.ServiceAccount{}, o.credentialsOnServiceAccount()).
 		Watches(&corev1.Secret{}, o.credentialsOnSecret()).

@@ -129,8 +129,7 @@ func (o *Operator) pairsOnCredential() handler.TypedEventHandler[client.Object, 
 			o.dispatch(ctx, rc.Name, q)
 		},
 		func(ctx context.Context, old, rc *registryv1alpha1.RegistryCredential, q pairQueue) {
-			if old.Generation != rc.Generation || old.DeletionTimestamp.IsZero() != rc.DeletionTimestamp.IsZero() ||
-				controllerutil.ContainsFinalizer(old, Finalizer) != controllerutil.ContainsFinalizer(rc, Finalizer) {
+			if lifecycleChanged(old, rc) {
 				o.dispatch(ctx, rc.Name, q)
 				return
 			}
@@ -432,6 +431,38 @@ func controllerName(s *corev1.Secret) string {
 }
 
 // ---- credential controller: which status summaries an event asks for ----
+
+// credentialsOnCredential: a RegistryCredential created, deleted or changed
+// in spec or lifecycle is summarised at once. Every other change, our own
+// status writes included, asks for a summary after statusDelay: the summary
+// after a write compares with what was written, so a write that landed while
+// its response was lost (an API server going away) is corrected (the fault
+// suite saw a status left with stale failures without it), and during a
+// fan-out the status is written about once per statusDelay, not once per
+// round trip.
+func credentialsOnCredential() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	now := func(_ context.Context, rc *registryv1alpha1.RegistryCredential, q credentialQueue) {
+		q.Add(credentialRequest(rc.Name))
+	}
+	return typedFuncs(now,
+		func(ctx context.Context, old, rc *registryv1alpha1.RegistryCredential, q credentialQueue) {
+			switch {
+			case old.ResourceVersion == rc.ResourceVersion: // a resync
+			case lifecycleChanged(old, rc):
+				q.Add(credentialRequest(rc.Name))
+			default:
+				q.AddAfter(credentialRequest(rc.Name), statusDelay)
+			}
+		},
+		now)
+}
+
+// lifecycleChanged: the spec (generation), the deletion or our finalizer
+// changed; what both controllers act on at once.
+func lifecycleChanged(old, rc *registryv1alpha1.RegistryCredential) bool {
+	return old.Generation != rc.Generation || old.DeletionTimestamp.IsZero() != rc.DeletionTimestamp.IsZero() ||
+		controllerutil.ContainsFinalizer(old, Finalizer) != controllerutil.ContainsFinalizer(rc, Finalizer)
+}
 
 // credentialsOnNamespace: selected namespaces appear, go or change.
 func (o *Operator) credentialsOnNamespace() handler.TypedEventHandler[client.Object, reconcile.Request] {

@@ -121,6 +121,7 @@ type bench struct {
 	sourceData  string   // current .dockerconfigjson of the source
 	k8sVersion  string
 	profileStop func()
+	heapProfiles int // heap profiles saved so far (-profile-dir)
 	trialN      int             // baseline trials so far (each writes its own names)
 	rotationSet baselineSecrets // the Secrets the baseline rotation trials update
 
@@ -671,13 +672,24 @@ func (m memSample) heapText() string {
 	return fmt.Sprintf("%s (Go heap in use %s)", mib(m.rss), mib(m.heap))
 }
 
-// memory reads the operator's RSS and, from its metrics, its Go heap in use.
+// memory reads the operator's RSS and, from its metrics, its Go heap in use;
+// with -profile-dir it also saves a heap profile (heap-N.pb.gz, after the
+// sample, so the profile's forced GC does not change the figures).
 func (b *bench) memory(ctx context.Context) (memSample, error) {
 	pm, err := b.op.procMemory()
 	if err != nil {
 		return memSample{}, err
 	}
 	m := memSample{procMemory: pm}
+	if b.cfg.profileDir != "" {
+		defer func() {
+			b.heapProfiles++
+			path := filepath.Join(b.cfg.profileDir, fmt.Sprintf("heap-%d.pb.gz", b.heapProfiles))
+			if err := b.op.fetchHeap(ctx, path); err != nil {
+				logf("heap profile: %v", err)
+			}
+		}()
+	}
 	if t, err := b.op.metrics(ctx); err == nil {
 		if v, ok := t.sum("go_memstats_heap_inuse_bytes"); ok {
 			m.heap = int64(v)

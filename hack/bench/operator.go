@@ -442,14 +442,24 @@ func (p promText) sum(name string, match ...string) (total float64, found bool) 
 	return total, found
 }
 
-// fetchProfile saves a CPU profile of the operator (only when the binary
-// serves pprof).
+// fetchProfile saves a CPU profile of the operator over d (only when the
+// binary serves pprof).
 func (o *operator) fetchProfile(ctx context.Context, d time.Duration, path string) error {
+	return o.savePprof(ctx, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), d, path)
+}
+
+// fetchHeap saves a heap profile of the operator (only when the binary serves
+// pprof).
+func (o *operator) fetchHeap(ctx context.Context, path string) error {
+	return o.savePprof(ctx, "heap?gc=1", 0, path)
+}
+
+func (o *operator) savePprof(ctx context.Context, query string, d time.Duration, path string) error {
 	if o.pprofAddr == "" {
 		return nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.pprofAddr, max(1, int(d.Seconds()))), nil)
+		fmt.Sprintf("http://%s/debug/pprof/%s", o.pprofAddr, query), nil)
 	if err != nil {
 		return err
 	}
