@@ -102,28 +102,28 @@ type bench struct {
 	cfg  config
 	root string
 
-	dir         string // temporary files
-	env         *testenv.Env
-	audit       *auditLog
-	auditCancel context.CancelFunc
-	webhookOpts *envtest.WebhookInstallOptions
-	features    managerFeatures
-	admin       kubernetes.Interface // bench setup and observer: admin, no rate limit, protobuf
-	crc         client.Client        // RegistryCredentials
-	baseCfg     *rest.Config         // the baseline's own user, no rate limit
-	opKubecfg   string               // the operator's own user
-	op          *operator
-	opArgs      []string // the operator's flags (besides kubeconfig and ports)
-	opEnv       string   // the operator's GOGC, as the report shows it
-	obs         *observer
-	namespaces  []string // the N selected namespaces
-	newNS       []string // added by the new-namespace scenario
-	sourceData  string   // current .dockerconfigjson of the source
-	k8sVersion  string
-	profileStop func()
-	heapProfiles int // heap profiles saved so far (-profile-dir)
-	trialN      int             // baseline trials so far (each writes its own names)
-	rotationSet baselineSecrets // the Secrets the baseline rotation trials update
+	dir          string // temporary files
+	env          *testenv.Env
+	audit        *auditLog
+	auditCancel  context.CancelFunc
+	webhookOpts  *envtest.WebhookInstallOptions
+	features     managerFeatures
+	admin        kubernetes.Interface // bench setup and observer: admin, no rate limit, protobuf
+	crc          client.Client        // RegistryCredentials
+	baseCfg      *rest.Config         // the baseline's own user, no rate limit
+	opKubecfg    string               // the operator's own user
+	op           *operator
+	opArgs       []string // the operator's flags (besides kubeconfig and ports)
+	opEnv        string   // the operator's GOGC, as the report shows it
+	obs          *observer
+	namespaces   []string // the N selected namespaces
+	newNS        []string // added by the new-namespace scenario
+	sourceData   string   // current .dockerconfigjson of the source
+	k8sVersion   string
+	profileStop  func()
+	heapProfiles int             // heap profiles saved so far (-profile-dir)
+	trialN       int             // baseline trials so far (each writes its own names)
+	rotationSet  baselineSecrets // the Secrets the baseline rotation trials update
 
 	res results
 }
