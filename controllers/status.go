@@ -140,6 +140,7 @@ func computeStatus(rc *registryv1alpha1.RegistryCredential, sum summary) registr
 	st := *rc.Status.DeepCopy()
 	st.ObservedGeneration = rc.Generation
 	st.Source = sourceKey(rc)
+	st.TargetSecretName = rc.TargetName()
 	if sum.problem.reason == "" {
 		st.SelectedNamespaces = int32(sum.selected)
 		st.SyncedNamespaces = int32(sum.synced)
@@ -180,7 +181,29 @@ func computeStatus(rc *registryv1alpha1.RegistryCredential, sum summary) registr
 	}
 	cond.Message = truncate(cond.Message, maxConditionMessage)
 	apimeta.SetStatusCondition(&st.Conditions, cond)
+	setHealth(&st.Conditions, cond)
 	return st
+}
+
+// setHealth sets the kstatus conditions from Ready: Stalled (True) when only
+// a person can unblock it, Reconciling (True) while the operator is still
+// working, neither once Ready is True.
+func setHealth(conds *[]metav1.Condition, ready metav1.Condition) {
+	stalled := ready.Status != metav1.ConditionTrue && registryv1alpha1.StalledReason(ready.Reason)
+	reconciling := ready.Status != metav1.ConditionTrue && !stalled
+	for _, c := range []struct {
+		typ string
+		on  bool
+	}{{registryv1alpha1.ConditionStalled, stalled}, {registryv1alpha1.ConditionReconciling, reconciling}} {
+		if !c.on {
+			apimeta.RemoveStatusCondition(conds, c.typ)
+			continue
+		}
+		apimeta.SetStatusCondition(conds, metav1.Condition{
+			Type: c.typ, Status: metav1.ConditionTrue, ObservedGeneration: ready.ObservedGeneration,
+			Reason: ready.Reason, Message: ready.Message,
+		})
+	}
 }
 
 // writeStatus writes the status when it changed, in one patch, and records

@@ -26,6 +26,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -216,7 +217,11 @@ func TestComputeStatus(t *testing.T) {
 	rc := &registryv1alpha1.RegistryCredential{
 		ObjectMeta: metav1.ObjectMeta{Name: "rc", Generation: 3},
 		Spec:       registryv1alpha1.RegistryCredentialSpec{SecretRef: registryv1alpha1.SecretReference{Namespace: "src", Name: "regcred"}},
-		Status:     registryv1alpha1.RegistryCredentialStatus{SelectedNamespaces: 7, SyncedNamespaces: 7},
+		Status: registryv1alpha1.RegistryCredentialStatus{SelectedNamespaces: 7, SyncedNamespaces: 7, Conditions: []metav1.Condition{
+			// left from an earlier state: each case must set or remove them
+			{Type: registryv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "Old", ObservedGeneration: 2},
+			{Type: registryv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "Old", ObservedGeneration: 2},
+		}},
 	}
 	conflict := registryv1alpha1.NamespaceFailure{Namespace: "a", Reason: registryv1alpha1.ReasonConflict}
 	failed := registryv1alpha1.NamespaceFailure{Namespace: "b", Reason: registryv1alpha1.ReasonSyncFailed}
@@ -239,6 +244,8 @@ func TestComputeStatus(t *testing.T) {
 			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonSyncFailed, namespaces: "2/3", failures: 1, failuresListed: 1},
 		"failures listed up to 10": {sum: summary{selected: 20, synced: 5, failures: many},
 			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonSyncFailed, namespaces: "5/20", failures: 15, failuresListed: registryv1alpha1.MaxFailures},
+		"stalled on an invalid source": {sum: summary{problem: problem{registryv1alpha1.ReasonSourceInvalid, "bad"}},
+			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonSourceInvalid, namespaces: "7/7"},
 		"source problem keeps counts": {sum: summary{problem: problem{registryv1alpha1.ReasonSourceNotFound, "gone"}},
 			status: metav1.ConditionFalse, reason: registryv1alpha1.ReasonSourceNotFound, namespaces: "7/7"},
 	}
@@ -253,6 +260,16 @@ func TestComputeStatus(t *testing.T) {
 			}
 			if ready == nil || ready.Status != tc.status || ready.Reason != tc.reason || ready.ObservedGeneration != 3 {
 				t.Fatalf("Ready = %+v, want %s/%s at generation 3", ready, tc.status, tc.reason)
+			}
+			// kstatus: Reconciling while working, Stalled when a person must act,
+			// neither once Ready; both carry Ready's reason.
+			wantStalled := tc.status == metav1.ConditionFalse && registryv1alpha1.StalledReason(tc.reason)
+			wantReconciling := tc.status == metav1.ConditionFalse && !wantStalled
+			for typ, want := range map[string]bool{registryv1alpha1.ConditionStalled: wantStalled, registryv1alpha1.ConditionReconciling: wantReconciling} {
+				c := apimeta.FindStatusCondition(st.Conditions, typ)
+				if (c != nil) != want || (c != nil && (c.Status != metav1.ConditionTrue || c.Reason != tc.reason || c.ObservedGeneration != 3)) {
+					t.Errorf("%s = %+v, want present=%v with reason %s", typ, c, want, tc.reason)
+				}
 			}
 			if st.Namespaces != tc.namespaces || st.ObservedGeneration != 3 {
 				t.Errorf("namespaces %q (observed %d), want %q", st.Namespaces, st.ObservedGeneration, tc.namespaces)

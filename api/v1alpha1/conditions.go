@@ -21,7 +21,30 @@ const (
 	// ConditionReady is the summary condition: True when every selected
 	// namespace holds an up to date copy and its ServiceAccounts list it.
 	ConditionReady = "Ready"
+	// ConditionReconciling is True, with Ready's reason, while the operator
+	// is still working towards Ready: writes the caches have not shown yet
+	// (Progressing), API errors being retried (SyncFailed) or a source not
+	// created yet (SourceNotFound). It is absent otherwise. kstatus reads it
+	// as InProgress.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True, with Ready's reason, when the operator
+	// cannot make progress without a change by a person: the spec, the
+	// source or a foreign Secret must be fixed (InvalidSpec, SourceInvalid,
+	// SourceNotAllowed, ServerNotInSource, Conflict). It is absent
+	// otherwise. kstatus reads it as Failed.
+	ConditionStalled = "Stalled"
 )
+
+// StalledReason reports whether a Ready reason means the operator cannot go
+// on without a change by a person (Stalled) rather than still working
+// (Reconciling).
+func StalledReason(reason string) bool {
+	switch reason {
+	case ReasonInvalidSpec, ReasonSourceInvalid, ReasonSourceNotAllowed, ReasonServerNotInSource, ReasonConflict:
+		return true
+	}
+	return false
+}
 
 // Reasons of the Ready condition. Events use the same words.
 const (

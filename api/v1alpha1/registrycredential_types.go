@@ -154,14 +154,40 @@ type RegistryCredentialStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready is the summary condition (kstatus compatible). Its
-	// reason is one of Synced, SourceNotFound, SourceInvalid,
-	// ServerNotInSource, SourceNotAllowed, Conflict, SyncFailed.
+	// conditions (kstatus compatible; each has observedGeneration):
+	//
+	// Ready is the summary: True with reason Synced when every selected
+	// namespace holds an up to date copy and its ServiceAccounts list it;
+	// otherwise False with one of these reasons: Progressing (writes made,
+	// not all seen yet), SyncFailed (API errors, retried with back-off;
+	// see failures), SourceNotFound (the source Secret does not exist; copies
+	// already made are kept), SourceInvalid (the source is not a
+	// kubernetes.io/dockerconfigjson Secret with valid data), SourceNotAllowed
+	// (the source's namespace is not one the operator takes sources from),
+	// ServerNotInSource (no auth entry of the source covers spec.server),
+	// InvalidSpec (e.g. an unusable namespaceSelector), Conflict (a Secret the
+	// operator did not create holds the target name in a namespace; see
+	// failures).
+	//
+	// Reconciling is True, with Ready's reason, while the operator is still
+	// working: Progressing, SyncFailed or SourceNotFound.
+	//
+	// Stalled is True, with Ready's reason, when nothing can progress until
+	// a person changes something: SourceInvalid, SourceNotAllowed,
+	// ServerNotInSource, InvalidSpec or Conflict.
+	//
+	// Reconciling and Stalled are absent otherwise.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// targetSecretName is the name of the copies (spec.targetSecretName, or
+	// the source's name when unset).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	TargetSecretName string `json:"targetSecretName,omitempty"`
 
 	// source is the source Secret as "namespace/name".
 	// +optional
@@ -211,6 +237,9 @@ type RegistryCredentialStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.status.targetSecretName`,priority=1,description="name of the copies"
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.failedNamespaces`,priority=1,description="namespaces that could not be served"
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type RegistryCredential struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the standard object metadata.

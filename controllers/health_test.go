@@ -1,0 +1,210 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	lua "github.com/yuin/gopher-lua"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/testenv"
+)
+
+// TestHealth reads real RegistryCredentials back from the API server in
+// each state and checks what kstatus (Flux, cli-utils) and the Argo CD
+// health check in config/argocd make of them.
+func TestHealth(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		reason  string
+		kstatus status.Status
+		argo    string
+	}
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, group string) *registryv1alpha1.RegistryCredential
+		want  want
+	}{{
+		name: "synced",
+		setup: func(t *testing.T, group string) *registryv1alpha1.RegistryCredential {
+			src := newSource(t, uniq("src"), "private-registry.io", nil)
+			return newCredential(t, group, src.Name, "private-registry.io", nil)
+		},
+		want: want{registryv1alpha1.ReasonSynced, status.CurrentStatus, "Healthy"},
+	}, {
+		name: "source not created yet",
+		setup: func(t *testing.T, group string) *registryv1alpha1.RegistryCredential {
+			return newCredential(t, group, uniq("missing"), "private-registry.io", nil)
+		},
+		want: want{registryv1alpha1.ReasonSourceNotFound, status.InProgressStatus, "Progressing"},
+	}, {
+		name: "source of the wrong type",
+		setup: func(t *testing.T, group string) *registryv1alpha1.RegistryCredential {
+			src := newSource(t, uniq("src"), "private-registry.io", func(s *corev1.Secret) {
+				s.Type = corev1.SecretTypeOpaque
+			})
+			return newCredential(t, group, src.Name, "private-registry.io", nil)
+		},
+		want: want{registryv1alpha1.ReasonSourceInvalid, status.FailedStatus, "Degraded"},
+	}, {
+		name: "server not in the source",
+		setup: func(t *testing.T, group string) *registryv1alpha1.RegistryCredential {
+			src := newSource(t, uniq("src"), "other-registry.io", nil)
+			return newCredential(t, group, src.Name, "private-registry.io", nil)
+		},
+		want: want{registryv1alpha1.ReasonServerNotInSource, status.FailedStatus, "Degraded"},
+	}, {
+		name: "source in a namespace sources may not live in",
+		setup: func(t *testing.T, group string) *registryv1alpha1.RegistryCredential {
+			other := newNamespaces(t, uniq("elsewhere"), 1, nil)[0]
+			s := &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: "elsewhere", Namespace: other},
+				Type:       corev1.SecretTypeDockerConfigJson,
+				Data:       map[string][]byte{corev1.DockerConfigJsonKey: dockerConfig("private-registry.io", "robot", password)},
+			}
+			NewWithT(t).Expect(k8s.Create(ctx, s)).To(Succeed())
+			return newCredential(t, group, s.Name, "private-registry.io", func(rc *registryv1alpha1.RegistryCredential) {
+				rc.Spec.SecretRef.Namespace = other
+			})
+		},
+		want: want{registryv1alpha1.ReasonSourceNotAllowed, status.FailedStatus, "Degraded"},
+	}, {
+		name: "a foreign Secret holds the target name",
+		setup: func(t *testing.T, group string) *registryv1alpha1.RegistryCredential {
+			src := newSource(t, uniq("src"), "private-registry.io", nil)
+			ns := newNamespaces(t, group, 1, nil)[0]
+			NewWithT(t).Expect(k8s.Create(ctx, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: "taken", Namespace: ns},
+				Data:       map[string][]byte{"k": []byte("users")},
+			})).To(Succeed())
+			return newCredential(t, group, src.Name, "private-registry.io", func(rc *registryv1alpha1.RegistryCredential) {
+				rc.Spec.TargetSecretName = "taken"
+			})
+		},
+		want: want{registryv1alpha1.ReasonConflict, status.FailedStatus, "Degraded"},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			group := uniq("health")
+			newNamespaces(t, group, 1, nil)
+			rc := tc.setup(t, group)
+			g.Eventually(readyReason(rc.Name), wait, tick).Should(Equal(tc.want.reason))
+
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(registryv1alpha1.GroupVersion.WithKind("RegistryCredential"))
+			g.Eventually(func(g Gomega) {
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Name: rc.Name}, u)).To(Succeed())
+				res, err := status.Compute(u)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(res.Status).To(Equal(tc.want.kstatus), "kstatus: %s", res.Message)
+			}, wait, tick).Should(Succeed())
+			g.Expect(argoHealth(t, script, u.Object)).To(HaveKeyWithValue("status", tc.want.argo))
+
+			// The same object as if its spec had just changed: a status of
+			// the older generation says nothing about the new one.
+			stale := u.DeepCopy()
+			stale.SetGeneration(u.GetGeneration() + 1)
+			res, err := status.Compute(stale)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.Status).To(Equal(status.InProgressStatus), "kstatus of a stale status: %s", res.Message)
+			g.Expect(argoHealth(t, script, stale.Object)).To(HaveKeyWithValue("status", "Progressing"))
+		})
+	}
+}
+
+// TestArgoHealthWithoutStatus: a RegistryCredential the operator has not
+// looked at yet (or one being deleted) is Progressing, never Healthy.
+func TestArgoHealthWithoutStatus(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewWithT(t)
+	fresh := map[string]any{"metadata": map[string]any{"name": "x", "generation": int64(1)}}
+	g.Expect(argoHealth(t, script, fresh)).To(HaveKeyWithValue("status", "Progressing"))
+	deleting := map[string]any{
+		"metadata": map[string]any{"name": "x", "generation": int64(1), "deletionTimestamp": "2026-01-01T00:00:00Z"},
+		"status": map[string]any{"observedGeneration": int64(1), "conditions": []any{
+			map[string]any{"type": "Ready", "status": "True", "reason": "Synced", "observedGeneration": int64(1)},
+		}},
+	}
+	g.Expect(argoHealth(t, script, deleting)).To(HaveKeyWithValue("status", "Progressing"))
+}
+
+// argoHealth runs an Argo CD health script as Argo CD does: the object as
+// the global obj, the returned table's status and message.
+func argoHealth(t *testing.T, script []byte, obj map[string]any) map[string]string {
+	t.Helper()
+	L := lua.NewState(lua.Options{SkipOpenLibs: false})
+	defer L.Close()
+	L.SetGlobal("obj", toLua(L, obj))
+	if err := L.DoString(string(script)); err != nil {
+		t.Fatalf("health.lua: %v", err)
+	}
+	ret, ok := L.Get(-1).(*lua.LTable)
+	if !ok {
+		t.Fatalf("health.lua returned %s, want a table", L.Get(-1).Type())
+	}
+	out := map[string]string{}
+	ret.ForEach(func(k, v lua.LValue) { out[k.String()] = v.String() })
+	return out
+}
+
+// toLua converts a decoded JSON value to Lua as Argo CD does: objects to
+// tables, arrays to 1-based tables, numbers to numbers.
+func toLua(L *lua.LState, v any) lua.LValue {
+	switch v := v.(type) {
+	case nil:
+		return lua.LNil
+	case bool:
+		return lua.LBool(v)
+	case string:
+		return lua.LString(v)
+	case int64:
+		return lua.LNumber(v)
+	case float64:
+		return lua.LNumber(v)
+	case map[string]any:
+		t := L.NewTable()
+		for k, e := range v {
+			t.RawSetString(k, toLua(L, e))
+		}
+		return t
+	case []any:
+		t := L.NewTable()
+		for _, e := range v {
+			t.Append(toLua(L, e))
+		}
+		return t
+	default:
+		panic(fmt.Sprintf("toLua: unexpected %T", v))
+	}
+}
