@@ -123,7 +123,12 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, credent
 			return fmt.Errorf("adding the webhook certificate watcher: %w", err)
 		}
 	}
-	validating := ""
+	// only the configurations of the webhooks served: a disabled one may
+	// not exist (the Helm chart leaves it out).
+	mutating, validating := "", ""
+	if w.enable {
+		mutating = w.configurationName
+	}
 	if w.tenancyGuard {
 		validating = w.validatingName
 	}
@@ -132,7 +137,7 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, credent
 			Namespace:                          w.certRotationNamespace,
 			SecretName:                         w.certSecret,
 			ServiceName:                        w.serviceName,
-			WebhookConfigurationName:           w.configurationName,
+			WebhookConfigurationName:           mutating,
 			ValidatingWebhookConfigurationName: validating,
 			CertDir:                            w.certPath,
 			CertName:                           w.certName,

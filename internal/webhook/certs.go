@@ -59,8 +59,9 @@ type CertRotationOptions struct {
 	// ServiceName is the webhook Service; the certificate is valid for
 	// <service>.<namespace>.svc (and .svc.cluster.local).
 	ServiceName string
-	// WebhookConfigurationName is the MutatingWebhookConfiguration whose
-	// caBundle is kept up to date.
+	// WebhookConfigurationName, when set, is the MutatingWebhookConfiguration
+	// (the Pod webhook) whose caBundle is kept up to date. At least one of
+	// the two names is needed.
 	WebhookConfigurationName string
 	// ValidatingWebhookConfigurationName, when set, is the
 	// ValidatingWebhookConfiguration (the tenancy guard) whose caBundle is
@@ -90,8 +91,10 @@ type CertRotationOptions struct {
 // one Secret; both write with the manager's client.
 func SetupCertRotation(ctx context.Context, mgr ctrl.Manager, opts CertRotationOptions) error {
 	switch {
-	case opts.Namespace == "" || opts.SecretName == "" || opts.ServiceName == "" || opts.WebhookConfigurationName == "":
-		return errors.New("cert rotation needs a namespace, a Secret, a Service and a webhook configuration name")
+	case opts.Namespace == "" || opts.SecretName == "" || opts.ServiceName == "":
+		return errors.New("cert rotation needs a namespace, a Secret and a Service")
+	case opts.WebhookConfigurationName == "" && opts.ValidatingWebhookConfigurationName == "":
+		return errors.New("cert rotation needs a webhook configuration name")
 	case opts.CertDir == "":
 		return errors.New("cert rotation needs the certificate directory")
 	case opts.Ready == nil:
@@ -111,7 +114,10 @@ func SetupCertRotation(ctx context.Context, mgr ctrl.Manager, opts CertRotationO
 		return err
 	}
 	svc := opts.ServiceName + "." + opts.Namespace
-	webhooks := []rotator.WebhookInfo{{Name: opts.WebhookConfigurationName, Type: rotator.Mutating}}
+	var webhooks []rotator.WebhookInfo
+	if opts.WebhookConfigurationName != "" {
+		webhooks = append(webhooks, rotator.WebhookInfo{Name: opts.WebhookConfigurationName, Type: rotator.Mutating})
+	}
 	if opts.ValidatingWebhookConfigurationName != "" {
 		webhooks = append(webhooks, rotator.WebhookInfo{Name: opts.ValidatingWebhookConfigurationName, Type: rotator.Validating})
 	}

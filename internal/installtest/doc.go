@@ -1,0 +1,21 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package installtest checks what users install the operator with, the Helm
+// chart in charts/regcred-operator and the kustomize configuration in
+// config/, by rendering them and handing the result to a real API server
+// (etcd and kube-apiserver from internal/testenv). It holds tests only.
+package installtest
