@@ -1,6 +1,15 @@
 # regcred-operator Makefile (kubebuilder go/v3 layout).
 
 IMG ?= regcred-operator:latest
+# Version and source revision linked into the binary (internal/version):
+# `regcred-operator --version`, the start log line and regcred_build_info.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/regcred/regcred-operator/internal/version
+LDFLAGS ?= -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION)
+CONTAINER_TOOL ?= docker
+# Platforms of the multi-arch image docker-buildx builds and pushes.
+PLATFORMS ?= linux/amd64,linux/arm64
 K8S_VERSION ?= v1.37.2
 GOOS ?= $(shell go env GOOS)
 GOARCH ?= $(shell go env GOARCH)
@@ -8,6 +17,9 @@ LOCALBIN ?= $(CURDIR)/bin
 ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(K8S_VERSION)-$(GOOS)-$(GOARCH)
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
 CONTROLLER_GEN ?= go tool controller-gen
+# Helm runs as a Go tool of its own module (hack/tools/go.mod), so its
+# dependencies stay out of the operator's go.mod; run from the repository root.
+HELM ?= go tool -modfile=$(CURDIR)/hack/tools/go.mod helm
 GO_TEST_FLAGS ?= -race -count=1
 # govulncheck reads the Go vulnerability database from the golang.org/x/vulndb
 # module (its data/osv folder, one OSV file per entry) fetched through the Go
@@ -32,8 +44,9 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRD, RBAC and webhook manifests.
+manifests: ## Generate the CRD, RBAC and webhook manifests (and the chart's copy of the CRD).
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	cp config/crd/bases/registry.regcred.dev_registrycredentials.yaml charts/regcred-operator/files/crds/
 
 .PHONY: generate
 generate: ## Generate DeepCopy code.
@@ -89,8 +102,8 @@ bench: envtest-assets build ## Benchmark against a real control plane and print 
 ##@ Build
 
 .PHONY: build
-build: manifests generate ## Build the manager binary.
-	go build -o $(LOCALBIN)/manager .
+build: manifests generate ## Build the manager binary (VERSION and REVISION linked in).
+	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/manager .
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in $$KUBECONFIG (without the webhook, which the cluster could not reach).
@@ -102,7 +115,19 @@ demo: envtest-assets build ## Start a local control plane, install the CRD, crea
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMG) .
+
+# docker-buildx cross-compiles in a builder stage on the build machine's own
+# platform (a copy of the Dockerfile with --platform=${BUILDPLATFORM} on its
+# first FROM, as kubebuilder's scaffold does), in a temporary builder that is
+# removed again, even when the build fails.
+.PHONY: docker-buildx
+docker-buildx: ## Build and push a multi-arch image (IMG, PLATFORMS) with docker buildx (needs a Docker engine and a registry).
+	sed -e '1 s/\(^FROM\)/FROM --platform=\$$\{BUILDPLATFORM\}/; t' -e ' 1,// s//FROM --platform=\$$\{BUILDPLATFORM\}/' Dockerfile > Dockerfile.cross
+	- $(CONTAINER_TOOL) buildx create --name regcred-operator-builder
+	rc=0; $(CONTAINER_TOOL) buildx build --builder regcred-operator-builder --push --platform=$(PLATFORMS) \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --tag $(IMG) -f Dockerfile.cross . || rc=$$?; \
+	  $(CONTAINER_TOOL) buildx rm regcred-operator-builder || true; rm -f Dockerfile.cross; exit $$rc
 
 ##@ Deployment
 
@@ -114,11 +139,83 @@ install: manifests ## Install the CRD into the cluster in $$KUBECONFIG.
 uninstall: manifests ## Remove the CRD from the cluster.
 	kubectl delete --ignore-not-found -k config/crd
 
-.PHONY: deploy
-deploy: manifests ## Deploy the operator with image IMG.
-	cd config/manager && kubectl kustomize . >/dev/null
-	kubectl kustomize config/default | sed 's|image: controller:latest|image: $(IMG)|' | kubectl apply -f -
+# The kubectl that renders the kustomizations: the one built beside the
+# control plane when it is there (its kustomize is the one the tests check),
+# else the one in PATH. deploy and undeploy talk to the cluster with `kubectl`.
+KUSTOMIZE ?= $(if $(wildcard $(ENVTEST_ASSETS)/kubectl),$(ENVTEST_ASSETS)/kubectl,kubectl) kustomize
+# The image config/manager/kustomization.yaml installs (the release's). deploy
+# and build-installer replace it with IMG only when IMG is given (on the
+# command line or in the environment), not with the default IMG above.
+INSTALL_IMAGE_NAME := ghcr.io/regcred/regcred-operator
+INSTALL_IMG = $(if $(filter command line environment environment override,$(origin IMG)),$(IMG))
+DIST ?= dist
+UNDEPLOY_TIMEOUT ?= 5m
 
+# render-install prints config/default, with the image INSTALL_IMG when set,
+# as `kustomize edit set image` would set it (IMG: name, name:tag,
+# name@digest or name:tag@digest), through a temporary overlay in bin/: the
+# checked-in kustomizations are left as they are.
+define render-install
+mkdir -p bin; dir=$$(mktemp -d bin/kustomize-img.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
+img='$(INSTALL_IMG)'; name=$${img%@*}; tag=; digest=; \
+if [ "$$name" != "$$img" ]; then digest=$${img#*@}; fi; \
+case "$${name##*/}" in *:*) tag=$${name##*:}; name=$${name%:*};; esac; \
+{ printf 'resources:\n- ../../config/default\n'; \
+  if [ -n "$$img" ]; then printf 'images:\n- name: %s\n  newName: "%s"\n' '$(INSTALL_IMAGE_NAME)' "$$name"; \
+    if [ -n "$$tag" ]; then printf '  newTag: "%s"\n' "$$tag"; fi; \
+    if [ -n "$$digest" ]; then printf '  digest: "%s"\n' "$$digest"; fi; fi; } > "$$dir/kustomization.yaml"; \
+$(KUSTOMIZE) "$$dir"
+endef
+
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml (DIST): everything config/default installs, with image IMG when given.
+	mkdir -p $(DIST)
+	@echo "rendering config/default$(if $(INSTALL_IMG), with image $(INSTALL_IMG)) into $(DIST)/install.yaml"
+	@$(render-install) > $(DIST)/install.yaml.tmp && mv $(DIST)/install.yaml.tmp $(DIST)/install.yaml
+	@echo "$(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects, $$(grep -m1 'image:' $(DIST)/install.yaml | sed 's/^ *//')"
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator (config/default) to the cluster in $$KUBECONFIG, with image IMG when given.
+	@echo "applying config/default$(if $(INSTALL_IMG), with image $(INSTALL_IMG))"
+	@$(render-install) | kubectl apply -f -
+
+# undeploy removes the operator in this order:
+# 1. every RegistryCredential, waiting until they are gone (at most
+#    UNDEPLOY_TIMEOUT): their finalizer is the operator's clean-up of the copies
+#    and ServiceAccount entries, so it needs the operator still running. Skipped
+#    when the CRD is not installed; when it times out, nothing else is deleted.
+# 2. everything config/default installs (Deployment, webhooks, RBAC, CRD,
+#    namespace).
 .PHONY: undeploy
-undeploy: ## Remove the operator.
-	kubectl delete --ignore-not-found -k config/default
+undeploy: ## Remove the operator: its RegistryCredentials first (and wait for their clean-up), then the rest.
+	crd=$$(kubectl get crd registrycredentials.registry.regcred.dev --ignore-not-found -o name); \
+	if [ -n "$$crd" ]; then kubectl delete registrycredentials --all --wait --timeout=$(UNDEPLOY_TIMEOUT) || { \
+	  echo "RegistryCredentials are still there (kubectl get registrycredentials): their finalizer needs the operator running; nothing else was deleted" >&2; exit 1; }; fi
+	$(KUSTOMIZE) config/default | kubectl delete --ignore-not-found -f -
+
+##@ Workflows
+
+# actionlint checks the workflows (expressions, action inputs, the shell of
+# run: steps through shellcheck when it is installed).
+ACTIONLINT ?= go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+
+.PHONY: lint-workflows
+lint-workflows: ## Check .github/workflows with actionlint (and shellcheck, when in PATH).
+	@command -v shellcheck >/dev/null && echo "actionlint: with $$(shellcheck --version | sed -n 's/^version: /shellcheck /p')" || echo "actionlint: shellcheck not in PATH, run: scripts not checked"
+	$(ACTIONLINT) -color .github/workflows/*.yaml
+
+##@ Helm
+
+HELM_CHART ?= charts/regcred-operator
+HELM_RELEASE ?= regcred
+HELM_NAMESPACE ?= regcred-system
+HELM_VALUES ?=
+
+.PHONY: helm-lint
+helm-lint: ## Lint the chart (--strict) with its default values and with every optional feature on.
+	$(HELM) lint --strict $(HELM_CHART)
+	$(HELM) lint --strict $(HELM_CHART) --values $(HELM_CHART)/ci/all-features-values.yaml
+
+.PHONY: helm-template
+helm-template: ## Print the chart's rendering (HELM_RELEASE, HELM_NAMESPACE, HELM_VALUES=values file).
+	@$(HELM) template $(HELM_RELEASE) $(HELM_CHART) --namespace $(HELM_NAMESPACE) $(if $(HELM_VALUES),--values $(HELM_VALUES))

@@ -31,9 +31,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
@@ -41,6 +43,7 @@ import (
 	"github.com/regcred/regcred-operator/internal/credset"
 	"github.com/regcred/regcred-operator/internal/kubeclient"
 	"github.com/regcred/regcred-operator/internal/metricsauth"
+	"github.com/regcred/regcred-operator/internal/version"
 )
 
 var scheme = runtime.NewScheme()
@@ -56,6 +59,7 @@ type flags struct {
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
+	leaderElectionID        string
 	secureMetrics           bool
 	enableHTTP2             bool
 	kubeAPIHTTP2            bool
@@ -82,11 +86,14 @@ func defaultSourceNamespace() string {
 
 func main() {
 	var f flags
+	showVersion := flag.Bool("version", false, "Print the version, source revision and Go version, and exit.")
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Enable leader election, ensuring only one active manager.")
 	flag.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the namespace the manager runs in).")
+	flag.StringVar(&f.leaderElectionID, "leader-election-id", "regcred-operator.registry.regcred.dev",
+		"Name of the leader election Lease: installations sharing a namespace need different ones (the Helm chart uses the release's name).")
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics and webhook servers.")
 	flag.StringVar(&f.sourceNamespaces, "source-namespaces", defaultSourceNamespace(),
@@ -113,10 +120,19 @@ func main() {
 	zapOpts := crzap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Get())
+		os.Exit(0)
+	}
 
 	logger := zapr.NewLogger(crzap.NewRaw(crzap.UseFlagOptions(&zapOpts)))
 	ctrl.SetLogger(logger)
+	// client-go and parts of controller-runtime (leader election, reflector
+	// warnings) log through klog: the same logger makes those lines JSON too.
+	klog.SetLogger(logger)
 	setupLog := ctrl.Log.WithName("setup")
+	v := version.Get()
+	setupLog.Info("regcred-operator", "version", v.Version, "revision", v.Revision, "goVersion", v.GoVersion)
 
 	if err := run(ctrl.SetupSignalHandler(), f); err != nil {
 		setupLog.Error(err, "exiting")
@@ -139,6 +155,9 @@ func run(ctx context.Context, f flags) error {
 	sourceNamespaces := splitList(f.sourceNamespaces)
 	if len(sourceNamespaces) == 0 {
 		return fmt.Errorf("--source-namespaces must name at least one namespace or \"*\"")
+	}
+	if err := metrics.Registry.Register(version.NewCollector()); err != nil {
+		return fmt.Errorf("registering regcred_build_info: %w", err)
 	}
 
 	cfg, err := ctrl.GetConfig()
@@ -178,7 +197,7 @@ func run(ctx context.Context, f flags) error {
 		HealthProbeBindAddress:        f.probeAddr,
 		PprofBindAddress:              f.pprofAddr,
 		LeaderElection:                f.leaderElect,
-		LeaderElectionID:              "regcred-operator.registry.regcred.dev",
+		LeaderElectionID:              f.leaderElectionID,
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &f.gracefulShutdown,

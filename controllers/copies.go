@@ -174,12 +174,16 @@ func (o *Operator) ensureCopy(ctx context.Context, rc *registryv1alpha1.Registry
 			if err := o.deleteCopy(ctx, cached); err != nil {
 				return writeState(err), "", fmt.Errorf("delete copy to change its type: %w", err)
 			}
-			if err := o.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); err != nil {
+			err := o.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+			o.metrics.wrote(kindSecret, verbCreate, err)
+			if err != nil {
 				return writeState(err), "", fmt.Errorf("recreate copy: %w", err)
 			}
 			return copyWritten, drift, nil
 		}
-		if err := o.Client.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner)); err != nil {
+		err := o.Client.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner))
+		o.metrics.wrote(kindSecret, verbUpdate, err)
+		if err != nil {
 			return writeState(err), "", fmt.Errorf("update copy: %w", err)
 		}
 		return copyWritten, drift, nil
@@ -212,6 +216,7 @@ func (o *Operator) ensureCopy(ctx context.Context, rc *registryv1alpha1.Registry
 // says whose it is.
 func (o *Operator) createCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, want *corev1.Secret) (copyState, string, error) {
 	err := o.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+	o.metrics.wrote(kindSecret, verbCreate, err)
 	switch {
 	case err == nil:
 		return copyWritten, "created", nil
@@ -267,6 +272,7 @@ func foreignMessage(rc *registryv1alpha1.RegistryCredential, ns string, s metav1
 func (o *Operator) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
 	pre := metav1.Preconditions{UID: &cached.UID, ResourceVersion: &cached.ResourceVersion}
 	err := o.Client.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
+	o.metrics.wrote(kindSecret, verbDelete, err)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

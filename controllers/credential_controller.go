@@ -87,7 +87,9 @@ func (r credentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		// the finalizer, so nothing is ever made that deletion would miss.
 		patch := client.MergeFromWithOptions(rc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(rc, Finalizer)
-		if err := r.Client.Patch(ctx, rc, patch, client.FieldOwner(FieldOwner)); err != nil {
+		err := r.Client.Patch(ctx, rc, patch, client.FieldOwner(FieldOwner))
+		r.metrics.wrote(kindRegistryCredential, verbPatch, err)
+		if err != nil {
 			if apierrors.IsConflict(err) {
 				return ctrl.Result{RequeueAfter: conflictRetry}, nil
 			}
@@ -126,7 +128,9 @@ func (r credentialReconciler) finalize(ctx context.Context, rc *registryv1alpha1
 	}
 	patch := client.MergeFromWithOptions(rc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(rc, Finalizer)
-	if err := r.Client.Patch(ctx, rc, patch, client.FieldOwner(FieldOwner)); err != nil {
+	err = r.Client.Patch(ctx, rc, patch, client.FieldOwner(FieldOwner))
+	r.metrics.wrote(kindRegistryCredential, verbPatch, err)
+	if err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
@@ -194,4 +198,5 @@ func (o *Operator) forget(ctx context.Context, name string) {
 	isLive := func(uid types.UID) bool { return live[uid] }
 	o.failures.retain(isLive)
 	o.sources.retain(isLive)
+	o.metrics.retain(isLive)
 }

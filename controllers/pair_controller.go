@@ -195,7 +195,7 @@ func (r pairReconciler) patchServiceAccounts(ctx context.Context, run *pairRun, 
 		if planned == nil {
 			continue
 		}
-		switch err := patchServiceAccount(ctx, r.Client, sa, planned); {
+		switch err := r.patchServiceAccount(ctx, sa, planned); {
 		case apierrors.IsConflict(err):
 			run.retry = true // someone changed it since the cache saw it
 		case apierrors.IsNotFound(err):
@@ -239,6 +239,7 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 		if orphan {
 			orig, upd := orphaned(s, rc)
 			err = r.Client.Patch(ctx, upd, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner))
+			r.metrics.wrote(kindSecret, verbPatch, err)
 			if apierrors.IsNotFound(err) {
 				err = nil
 			}

@@ -134,12 +134,14 @@ func removePullSecret(refs []corev1.LocalObjectReference, name string) []corev1.
 // imagePullSecrets is an atomic list, so the whole list is sent, guarded by
 // the resourceVersion we read: a concurrent edit makes the patch fail with a
 // conflict and the work item is retried, instead of losing someone's entry.
-func patchServiceAccount(ctx context.Context, c client.Writer, cached, planned *corev1.ServiceAccount) error {
+func (o *Operator) patchServiceAccount(ctx context.Context, cached, planned *corev1.ServiceAccount) error {
 	body, err := serviceAccountPatch(cached, planned)
 	if err != nil {
 		return err
 	}
-	return c.Patch(ctx, planned, client.RawPatch(types.MergePatchType, body), client.FieldOwner(FieldOwner))
+	err = o.Client.Patch(ctx, planned, client.RawPatch(types.MergePatchType, body), client.FieldOwner(FieldOwner))
+	o.metrics.wrote(kindServiceAccount, verbPatch, err)
+	return err
 }
 
 // serviceAccountPatch is the JSON merge patch from cached to planned, which

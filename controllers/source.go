@@ -68,9 +68,12 @@ func (o *Operator) loadSource(ctx context.Context, rc *registryv1alpha1.Registry
 		return nil, problem{registryv1alpha1.ReasonSourceInvalid,
 			fmt.Sprintf("source Secret %s/%s is a copy made by regcred-operator; point secretRef at the original", ref.Namespace, ref.Name)}, nil
 	}
-	c := o.sources.check(rc, src)
+	c, fresh := o.sources.checkFresh(rc, src)
 	if c.problem.reason != "" {
 		return nil, c.problem, nil
+	}
+	if fresh {
+		o.metrics.sourceSeen(rc, c.hash) // regcred_propagation_seconds: a new content starts a rollout
 	}
 	return &source{secret: src, hash: c.hash}, problem{}, nil
 }
@@ -126,11 +129,18 @@ type sourceChecks struct {
 }
 
 func (s *sourceChecks) check(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceCheck {
+	c, _ := s.checkFresh(rc, src)
+	return c
+}
+
+// checkFresh is check, and whether the source was checked now (a version
+// or server not seen before) rather than remembered.
+func (s *sourceChecks) checkFresh(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) (sourceCheck, bool) {
 	s.mu.Lock()
 	c, ok := s.m[rc.UID]
 	s.mu.Unlock()
 	if ok && c.srcUID == src.UID && c.srcRV == src.ResourceVersion && c.server == rc.Spec.Server {
-		return c
+		return c, false
 	}
 	c = checkSource(rc, src)
 	s.mu.Lock()
@@ -139,7 +149,7 @@ func (s *sourceChecks) check(rc *registryv1alpha1.RegistryCredential, src *corev
 	}
 	s.m[rc.UID] = c
 	s.mu.Unlock()
-	return c
+	return c, true
 }
 
 // retain forgets the checks of RegistryCredentials not in live.

@@ -130,6 +130,9 @@ func (o *Operator) summarize(ctx context.Context, rc *registryv1alpha1.RegistryC
 			sum.conflicts++
 		}
 	}
+	if sum.synced == sum.selected {
+		o.metrics.propagated(rc.UID, src.hash) // regcred_propagation_seconds: every selected namespace carries src.hash
+	}
 	return sum, nil
 }
 
@@ -218,7 +221,9 @@ func (o *Operator) writeStatus(ctx context.Context, rc *registryv1alpha1.Registr
 	newReady := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionReady)
 	orig := rc.DeepCopy()
 	rc.Status = st
-	if err := o.Client.Status().Patch(ctx, rc, client.MergeFrom(orig), client.FieldOwner(FieldOwner)); err != nil {
+	err := o.Client.Status().Patch(ctx, rc, client.MergeFrom(orig), client.FieldOwner(FieldOwner))
+	o.metrics.wrote(kindRegistryCredential, verbPatch, err) // regcred_writes_total
+	if err != nil {
 		return err
 	}
 	// The message carries counts; a new namespace changes it but is not news.

@@ -661,10 +661,15 @@ func (b *bench) waitIdle(ctx context.Context, since time.Time, minReconciles flo
 type memSample struct {
 	procMemory
 	heap int64 // Go heap in use, from the operator's metrics
+	// the rest of the anonymous memory, from the same metrics: goroutine
+	// stacks, heap pages freed but not yet returned to the OS, and the
+	// runtime's own structures (spans, GC metadata, other)
+	stacks, unreturned, runtime int64
 }
 
 func (m memSample) String() string {
-	return fmt.Sprintf("RSS %s (anon %s, file %s), Go heap in use %s", mib(m.rss), mib(m.anon), mib(m.file), mib(m.heap))
+	return fmt.Sprintf("RSS %s (anon %s, file %s), Go heap in use %s, stacks %s, freed heap not returned %s, runtime %s",
+		mib(m.rss), mib(m.anon), mib(m.file), mib(m.heap), mib(m.stacks), mib(m.unreturned), mib(m.runtime))
 }
 
 // heapText is "RSS (Go heap in use heap)", as the table shows it.
@@ -691,9 +696,11 @@ func (b *bench) memory(ctx context.Context) (memSample, error) {
 		}()
 	}
 	if t, err := b.op.metrics(ctx); err == nil {
-		if v, ok := t.sum("go_memstats_heap_inuse_bytes"); ok {
-			m.heap = int64(v)
-		}
+		get := func(name string) int64 { v, _ := t.sum(name); return int64(v) }
+		m.heap = get("go_memstats_heap_inuse_bytes")
+		m.stacks = get("go_memstats_stack_inuse_bytes")
+		m.unreturned = get("go_memstats_heap_idle_bytes") - get("go_memstats_heap_released_bytes")
+		m.runtime = get("go_memstats_mspan_inuse_bytes") + get("go_memstats_mcache_inuse_bytes") + get("go_memstats_gc_sys_bytes") + get("go_memstats_other_sys_bytes") + get("go_memstats_buck_hash_sys_bytes")
 	}
 	return m, nil
 }

@@ -96,6 +96,7 @@ var chartOnlyFlags = map[string]string{
 	"enable-tenancy-guard": "tenancyGuard.enabled",
 	"enable-cert-rotation": "certificates.mode",
 	"zap-log-level":        "logLevel",
+	"leader-election-id":   "the release's fullname (config/default: the default, one installation per namespace)",
 }
 
 // TestChartInstallsOnAPIServer renders the chart for two releases, with
