@@ -84,6 +84,11 @@ test: manifests generate envtest-assets ## Run unit and envtest suites (real API
 	go test $(GO_TEST_FLAGS) ./... 2>&1 | tee $(LOCALBIN)/test.log
 	@grep -E '^(ok|FAIL|---)' $(LOCALBIN)/test.log | grep -c '^ok' | xargs -I{} echo "packages ok: {}"
 
+.PHONY: test-install
+test-install: manifests generate envtest-assets ## Verbose run of the install, health and monitoring checks (chart and kustomize dry-run applies, kstatus and Argo CD per case, promlint), for CI's log.
+	go test $(GO_TEST_FLAGS) -v ./internal/installtest/ 2>&1 | grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok)|_test.go:[0-9]+:'
+	go test $(GO_TEST_FLAGS) -v -run 'TestHealth|TestArgoHealth|TestMetrics' ./controllers/ 2>&1 | grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok)|_test.go:[0-9]+:'
+
 .PHONY: test-faults
 test-faults: manifests generate envtest-assets ## Fault suite: the operator binary under kube-apiserver restarts, SIGKILL, leader failover, concurrent writers, etcd pauses and deletions.
 	go test -tags faults $(GO_TEST_FLAGS) -v -timeout 40m ./internal/faults/ 2>&1 | tee $(LOCALBIN)/faults.log
@@ -116,6 +121,10 @@ demo: envtest-assets build ## Start a local control plane, install the CRD, crea
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the container image IMG (after docker-build).
+	$(CONTAINER_TOOL) push $(IMG)
 
 # docker-buildx cross-compiles in a builder stage on the build machine's own
 # platform (a copy of the Dockerfile with --platform=${BUILDPLATFORM} on its

@@ -126,16 +126,22 @@ func TestHealth(t *testing.T) {
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(res.Status).To(Equal(tc.want.kstatus), "kstatus: %s", res.Message)
 			}, wait, tick).Should(Succeed())
-			g.Expect(argoHealth(t, script, u.Object)).To(HaveKeyWithValue("status", tc.want.argo))
+			argo := argoHealth(t, script, u.Object)
+			g.Expect(argo).To(HaveKeyWithValue("status", tc.want.argo))
+			res, err := status.Compute(u)
+			g.Expect(err).NotTo(HaveOccurred())
+			t.Logf("Ready reason %s: kstatus %s (%s); Argo CD %s (%s)", tc.want.reason, res.Status, res.Message, argo["status"], argo["message"])
 
 			// The same object as if its spec had just changed: a status of
 			// the older generation says nothing about the new one.
 			stale := u.DeepCopy()
 			stale.SetGeneration(u.GetGeneration() + 1)
-			res, err := status.Compute(stale)
+			res, err = status.Compute(stale)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res.Status).To(Equal(status.InProgressStatus), "kstatus of a stale status: %s", res.Message)
-			g.Expect(argoHealth(t, script, stale.Object)).To(HaveKeyWithValue("status", "Progressing"))
+			argo = argoHealth(t, script, stale.Object)
+			g.Expect(argo).To(HaveKeyWithValue("status", "Progressing"))
+			t.Logf("the same with generation %d: kstatus %s (%s); Argo CD %s (%s)", stale.GetGeneration(), res.Status, res.Message, argo["status"], argo["message"])
 		})
 	}
 }
