@@ -17,7 +17,8 @@ limitations under the License.
 package controllers
 
 // StateSizes reports how much the operator keeps in process: failure book
-// entries, remembered source checks and compiled credentials (for tests).
-func (o *Operator) StateSizes() [3]int {
-	return [3]int{o.failures.len(), o.sources.len(), o.Credentials.Len()}
+// entries, remembered source checks, compiled credentials and propagation
+// timers (for tests).
+func (o *Operator) StateSizes() [4]int {
+	return [4]int{o.failures.len(), o.sources.len(), o.Credentials.Len(), o.metrics.rollouts.len()}
 }

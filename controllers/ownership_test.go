@@ -187,12 +187,12 @@ func TestForeignSecretTakesTheName(t *testing.T) {
 }
 
 // What the process keeps (failure book, source checks, compiled
-// credentials) goes back to its size once the namespaces and credentials it
+// credentials, propagation timers) goes back to its size once the namespaces and credentials it
 // was about are deleted.
 func TestProcessStateForgotten(t *testing.T) {
 	g := NewWithT(t)
 	// the earlier tests' credentials are deleted: nothing of them is kept.
-	var before [3]int
+	var before [4]int
 	g.Eventually(mgr.operator.StateSizes, wait, tick).Should(Equal(before))
 	src := newSource(t, uniq("src"), "private-registry.io", nil)
 	group := uniq("state")
@@ -205,6 +205,7 @@ func TestProcessStateForgotten(t *testing.T) {
 	g.Expect(during[0]).To(BeNumerically(">", before[0]), "failure book")
 	g.Expect(during[1]).To(BeNumerically(">", before[1]), "source checks")
 	g.Expect(during[2]).To(BeNumerically(">", before[2]), "compiled credentials")
+	g.Expect(during[3]).To(BeNumerically(">", before[3]), "propagation timers")
 
 	g.Expect(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nss[0]}})).To(Succeed())
 	g.Eventually(func() int { return mgr.operator.StateSizes()[0] }, wait, tick).Should(Equal(before[0]), "failure of a deleted namespace forgotten")
