@@ -146,6 +146,40 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestHealthBeforeTheOperator: the object the API server returns for a
+// create, before the operator has looked at it, is in progress for kstatus
+// and Argo CD (its status defaults to observedGeneration 0), never done.
+func TestHealthBeforeTheOperator(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewWithT(t)
+	group := uniq("fresh")
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": registryv1alpha1.GroupVersion.String(),
+		"kind":       "RegistryCredential",
+		"metadata":   map[string]any{"name": uniq("rc-fresh")},
+		"spec": map[string]any{
+			"server":            "private-registry.io",
+			"secretRef":         map[string]any{"namespace": sourceNS, "name": uniq("missing")},
+			"namespaceSelector": map[string]any{"matchLabels": map[string]any{"test": group}},
+		},
+	}}
+	g.Expect(k8s.Create(ctx, u)).To(Succeed())
+	t.Cleanup(func() { deleteCredential(t, u.GetName()) })
+	observed, found, err := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).To(BeTrue(), "status.observedGeneration in the create response: %v", u.Object["status"])
+	g.Expect(observed).To(BeZero())
+	res, err := status.Compute(u)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Status).To(Equal(status.InProgressStatus), "kstatus: %s", res.Message)
+	argo := argoHealth(t, script, u.Object)
+	g.Expect(argo).To(HaveKeyWithValue("status", "Progressing"))
+	t.Logf("as created: kstatus %s (%s); Argo CD %s (%s)", res.Status, res.Message, argo["status"], argo["message"])
+}
+
 // TestArgoHealthWithoutStatus: a RegistryCredential the operator has not
 // looked at yet (or one being deleted) is Progressing, never Healthy.
 func TestArgoHealthWithoutStatus(t *testing.T) {

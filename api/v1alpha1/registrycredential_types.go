@@ -150,8 +150,11 @@ const MaxFailureMessage = 1024
 
 // RegistryCredentialStatus is the observed state of a RegistryCredential.
 type RegistryCredentialStatus struct {
-	// observedGeneration is the generation last reconciled.
+	// observedGeneration is the generation last reconciled; 0 until the
+	// operator has looked at the RegistryCredential, so that kstatus (Flux)
+	// and Argo CD see a new one as in progress, not as done.
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions (kstatus compatible; each has observedGeneration):
@@ -250,8 +253,11 @@ type RegistryCredential struct {
 	// +required
 	Spec RegistryCredentialSpec `json:"spec"`
 
-	// status is the observed state.
+	// status is the observed state. It reads as {observedGeneration: 0}
+	// until the operator writes it (a default applied when the API server
+	// reads the object).
 	// +optional
+	// +kubebuilder:default={}
 	Status RegistryCredentialStatus `json:"status,omitempty"`
 }
 
