@@ -118,7 +118,7 @@ func TestChartInstallsOnAPIServer(t *testing.T) {
 	g := NewWithT(t)
 	// Stand-ins for prometheus-operator's and cert-manager's CRDs; the
 	// RegistryCredential CRD is installed by testenv from config/crd/bases.
-	chartInstallCRDs(ctx, t, env.Client, "internal/installtest/testdata/crds")
+	installCRDs(ctx, t, env.Client, standInCRDs)
 
 	for _, rel := range chartReleases {
 		g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rel.namespace}})).To(Succeed())
@@ -128,7 +128,7 @@ func TestChartInstallsOnAPIServer(t *testing.T) {
 				chartCheckNames(t, r, env.Client, values.sources(rel.namespace))
 				kinds := map[string]int{}
 				for _, u := range r.objects {
-					if err := chartApplyDryRun(ctx, env.Client, u); err != nil {
+					if err := applyDryRun(ctx, env.Client, u); err != nil {
 						t.Errorf("the API server refuses %s %s: %v", u.GetKind(), u.GetName(), err)
 						continue
 					}
@@ -136,7 +136,7 @@ func TestChartInstallsOnAPIServer(t *testing.T) {
 				}
 				t.Logf("accepted: %v", kinds)
 				// A dry run stores nothing.
-				dep := r.only(t, "Deployment")
+				dep := r.only(t, "Deployment", nil)
 				err := env.Client.Get(ctx, client.ObjectKeyFromObject(dep), &appsv1.Deployment{})
 				if !apierrors.IsNotFound(err) {
 					t.Errorf("Deployment %s/%s after a dry run: want NotFound, got %v", dep.GetNamespace(), dep.GetName(), err)
@@ -149,15 +149,15 @@ func TestChartInstallsOnAPIServer(t *testing.T) {
 	t.Run("broken objects are refused", func(t *testing.T) {
 		g := NewWithT(t)
 		r := chartRender(t, "regcred", "regcred-system", "--values", chartAllFeatures)
-		dep := r.only(t, "Deployment").DeepCopy()
+		dep := r.only(t, "Deployment", nil).DeepCopy()
 		containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
 		containers[0].(map[string]any)["imagePullPolicy"] = "Sometimes"
 		g.Expect(unstructured.SetNestedSlice(dep.Object, containers, "spec", "template", "spec", "containers")).To(Succeed())
-		g.Expect(apierrors.IsInvalid(chartApplyDryRun(ctx, env.Client, dep))).To(BeTrue(), "a Deployment with imagePullPolicy Sometimes")
+		g.Expect(apierrors.IsInvalid(applyDryRun(ctx, env.Client, dep))).To(BeTrue(), "a Deployment with imagePullPolicy Sometimes")
 
 		rc := r.all("RegistryCredential")[0].DeepCopy()
 		g.Expect(unstructured.SetNestedField(rc.Object, "https://private-registry.io/", "spec", "server")).To(Succeed())
-		g.Expect(apierrors.IsInvalid(chartApplyDryRun(ctx, env.Client, rc))).To(BeTrue(), "a RegistryCredential whose server has a scheme")
+		g.Expect(apierrors.IsInvalid(applyDryRun(ctx, env.Client, rc))).To(BeTrue(), "a RegistryCredential whose server has a scheme")
 	})
 }
 
@@ -167,7 +167,7 @@ func TestChartInstallsOnAPIServer(t *testing.T) {
 // resourceName is a rendered webhook configuration; the webhooks call the
 // rendered Service in the release namespace; the Pod webhook skips the
 // release namespace; selectors select the operator's Pods.
-func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []string) {
+func chartCheckNames(t *testing.T, r rendering, c client.Client, sources []string) {
 	g := NewWithT(t)
 	full := chartFullname(r.release)
 
@@ -189,7 +189,7 @@ func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []
 	}
 
 	// The Deployment, its Pods and the manager's flags.
-	dep := chartTyped[appsv1.Deployment](t, r.only(t, "Deployment"))
+	dep := typed[appsv1.Deployment](t, r.only(t, "Deployment", nil))
 	pod := dep.Spec.Template
 	podSelected := func(what string, s *metav1.LabelSelector) {
 		t.Helper()
@@ -200,10 +200,10 @@ func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []
 	}
 	podSelected("the Deployment's selector", dep.Spec.Selector)
 	g.Expect(pod.Labels).To(HaveKeyWithValue("registry.regcred.dev/inject", "false"))
-	sa := r.only(t, "ServiceAccount")
+	sa := r.only(t, "ServiceAccount", nil)
 	g.Expect(pod.Spec.ServiceAccountName).To(Equal(sa.GetName()))
 	manager := chartContainer(t, &pod.Spec, "manager")
-	flags := chartFlags(t, manager.Args)
+	flags := parseFlags(t, manager.Args)
 	g.Expect(flags).To(HaveKey("leader-elect"))
 	g.Expect(strings.Split(flags["source-namespaces"], ",")).To(Equal(sources))
 
@@ -238,7 +238,7 @@ func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []
 	svc := &corev1.Service{}
 	if serving {
 		g.Expect(webhookService).NotTo(BeNil(), "--webhook-service-name=%s is not a rendered Service", flags["webhook-service-name"])
-		svc = chartTyped[corev1.Service](t, webhookService)
+		svc = typed[corev1.Service](t, webhookService)
 		podSelected("the webhook Service", &metav1.LabelSelector{MatchLabels: svc.Spec.Selector})
 		g.Expect(svc.Spec.Ports).To(HaveLen(1))
 		g.Expect(svc.Spec.Ports[0].TargetPort.IntValue()).To(Equal(chartContainerPort(t, manager, "webhook-server")))
@@ -256,7 +256,7 @@ func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []
 		calls++
 	}
 	for _, u := range mutating {
-		m := chartTyped[admissionregistrationv1.MutatingWebhookConfiguration](t, u)
+		m := typed[admissionregistrationv1.MutatingWebhookConfiguration](t, u)
 		for _, w := range m.Webhooks {
 			checkClientConfig(m.Name+" "+w.Name, w.ClientConfig)
 			g.Expect(w.NamespaceSelector).NotTo(BeNil())
@@ -271,7 +271,7 @@ func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []
 		}
 	}
 	for _, u := range validating {
-		v := chartTyped[admissionregistrationv1.ValidatingWebhookConfiguration](t, u)
+		v := typed[admissionregistrationv1.ValidatingWebhookConfiguration](t, u)
 		for _, w := range v.Webhooks {
 			checkClientConfig(v.Name+" "+w.Name, w.ClientConfig)
 		}
@@ -379,7 +379,7 @@ func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []
 	switch flags["metrics-bind-address"] {
 	case ":8443":
 		g.Expect(metricsServices).To(HaveLen(1))
-		ms := chartTyped[corev1.Service](t, metricsServices[0])
+		ms := typed[corev1.Service](t, metricsServices[0])
 		podSelected("the metrics Service", &metav1.LabelSelector{MatchLabels: ms.Spec.Selector})
 		g.Expect(ms.Spec.Ports).To(HaveLen(1))
 		g.Expect(ms.Spec.Ports[0].TargetPort.IntValue()).To(Equal(chartContainerPort(t, manager, "metrics")))
@@ -401,10 +401,10 @@ func chartCheckNames(t *testing.T, r chartRendering, c client.Client, sources []
 	}
 
 	for _, u := range r.all("PodDisruptionBudget") {
-		podSelected("the PodDisruptionBudget", chartTyped[policyv1.PodDisruptionBudget](t, u).Spec.Selector)
+		podSelected("the PodDisruptionBudget", typed[policyv1.PodDisruptionBudget](t, u).Spec.Selector)
 	}
 	for _, u := range r.all("NetworkPolicy") {
-		np := chartTyped[networkingv1.NetworkPolicy](t, u)
+		np := typed[networkingv1.NetworkPolicy](t, u)
 		podSelected("the NetworkPolicy", &np.Spec.PodSelector)
 		g.Expect(np.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress}), "egress is not restricted")
 		open := map[int]bool{}
@@ -484,10 +484,10 @@ func chartContainerPort(t *testing.T, c *corev1.Container, name string) int {
 func chartBinding(t *testing.T, u *unstructured.Unstructured) (rbacv1.RoleRef, []rbacv1.Subject) {
 	t.Helper()
 	if u.GetKind() == "ClusterRoleBinding" {
-		b := chartTyped[rbacv1.ClusterRoleBinding](t, u)
+		b := typed[rbacv1.ClusterRoleBinding](t, u)
 		return b.RoleRef, b.Subjects
 	}
-	b := chartTyped[rbacv1.RoleBinding](t, u)
+	b := typed[rbacv1.RoleBinding](t, u)
 	return b.RoleRef, b.Subjects
 }
 
@@ -499,7 +499,8 @@ func chartBinding(t *testing.T, u *unstructured.Unstructured) (rbacv1.RoleRef, [
 func TestChartMatchesKustomize(t *testing.T) {
 	g := NewWithT(t)
 	r := chartRender(t, "regcred", testenv.OperatorNamespace)
-	k := chartRendering{release: "config/default", namespace: testenv.OperatorNamespace, objects: chartKustomize(t)}
+	k := newRendering(t, "config/default", kustomize(t, "config/default"))
+	k.namespace = testenv.OperatorNamespace
 	full := chartFullname(r.release)
 	// config/default's namePrefix is "regcred-".
 	mapName := func(name string) string {
@@ -520,11 +521,11 @@ func TestChartMatchesKustomize(t *testing.T) {
 		g.Expect(chartOptionalKinds).NotTo(HaveKey(u.GetKind()), "config/default has a %s: it is not optional", u.GetKind())
 		want[u.GetKind()+" "+mapName(u.GetName())] = true
 	}
-	g.Expect(chartKeys(kustomizeOnly)).To(Equal(chartKeys(chartKustomizeOnlyKinds)), "the known differences are out of date")
+	g.Expect(sortedKeys(kustomizeOnly)).To(Equal(sortedKeys(chartKustomizeOnlyKinds)), "the known differences are out of date")
 	for _, u := range r.objects {
 		got[u.GetKind()+" "+u.GetName()] = true
 	}
-	g.Expect(chartKeys(got)).To(Equal(chartKeys(want)), "the chart's objects (left) differ from config/default's")
+	g.Expect(sortedKeys(got)).To(Equal(sortedKeys(want)), "the chart's objects (left) differ from config/default's")
 
 	// Every optional feature adds only the optional kinds, each of them.
 	all := chartRender(t, "regcred", testenv.OperatorNamespace, "--values", chartAllFeatures)
@@ -534,7 +535,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 			optional[u.GetKind()] = true
 		}
 	}
-	g.Expect(chartKeys(optional)).To(Equal(chartKeys(chartOptionalKinds)))
+	g.Expect(sortedKeys(optional)).To(Equal(sortedKeys(chartOptionalKinds)))
 
 	// The same rules: first without resourceNames, then with them mapped.
 	roles := 0
@@ -582,8 +583,8 @@ func TestChartMatchesKustomize(t *testing.T) {
 
 	// The same webhooks, calling the mapped Service.
 	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
-		wantHooks, _, _ := unstructured.NestedSlice(k.only(t, kind).Object, "webhooks")
-		gotHooks, _, _ := unstructured.NestedSlice(r.only(t, kind).Object, "webhooks")
+		wantHooks, _, _ := unstructured.NestedSlice(k.only(t, kind, nil).Object, "webhooks")
+		gotHooks, _, _ := unstructured.NestedSlice(r.only(t, kind, nil).Object, "webhooks")
 		g.Expect(wantHooks).NotTo(BeEmpty())
 		for _, w := range wantHooks {
 			name, _, _ := unstructured.NestedString(w.(map[string]any), "clientConfig", "service", "name")
@@ -594,11 +595,11 @@ func TestChartMatchesKustomize(t *testing.T) {
 
 	// The same flags, apart from the listed ones, with the same values (names
 	// mapped).
-	kd := chartTyped[appsv1.Deployment](t, k.only(t, "Deployment"))
-	cd := chartTyped[appsv1.Deployment](t, r.only(t, "Deployment"))
+	kd := typed[appsv1.Deployment](t, k.only(t, "Deployment", nil))
+	cd := typed[appsv1.Deployment](t, r.only(t, "Deployment", nil))
 	kc := chartContainer(t, &kd.Spec.Template.Spec, "manager")
 	cc := chartContainer(t, &cd.Spec.Template.Spec, "manager")
-	kflags, cflags := chartFlags(t, kc.Args), chartFlags(t, cc.Args)
+	kflags, cflags := parseFlags(t, kc.Args), parseFlags(t, cc.Args)
 	var chartOnly, kustomizeOnlyFlags []string
 	for name := range cflags {
 		if _, ok := kflags[name]; !ok {
@@ -611,7 +612,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 		}
 	}
 	slices.Sort(chartOnly)
-	g.Expect(chartOnly).To(Equal(chartKeys(chartOnlyFlags)), "manager flags only the chart sets (left) and the known differences (right)")
+	g.Expect(chartOnly).To(Equal(sortedKeys(chartOnlyFlags)), "manager flags only the chart sets (left) and the known differences (right)")
 	g.Expect(kustomizeOnlyFlags).To(BeEmpty(), "manager flags only config/default sets")
 	for name, value := range kflags {
 		g.Expect(cflags).To(HaveKeyWithValue(name, mapName(value)), "--%s", name)
@@ -643,12 +644,12 @@ func TestChartMatchesKustomize(t *testing.T) {
 		g.Expect(gotAnti[i].PodAffinityTerm.TopologyKey).To(Equal(wantAnti[i].PodAffinityTerm.TopologyKey))
 		g.Expect(gotAnti[i].PodAffinityTerm.LabelSelector.MatchLabels).To(Equal(cd.Spec.Selector.MatchLabels))
 	}
-	kp := chartTyped[policyv1.PodDisruptionBudget](t, k.only(t, "PodDisruptionBudget"))
-	cp := chartTyped[policyv1.PodDisruptionBudget](t, r.only(t, "PodDisruptionBudget"))
+	kp := typed[policyv1.PodDisruptionBudget](t, k.only(t, "PodDisruptionBudget", nil))
+	cp := typed[policyv1.PodDisruptionBudget](t, r.only(t, "PodDisruptionBudget", nil))
 	g.Expect(cp.Spec.MinAvailable).To(Equal(kp.Spec.MinAvailable))
 	for _, ks := range k.all("Service") {
 		cs := r.find("Service", mapName(ks.GetName()))
-		g.Expect(chartTyped[corev1.Service](t, cs).Spec.Ports).To(Equal(chartTyped[corev1.Service](t, ks).Spec.Ports), cs.GetName())
+		g.Expect(typed[corev1.Service](t, cs).Spec.Ports).To(Equal(typed[corev1.Service](t, ks).Spec.Ports), cs.GetName())
 	}
 }
 
@@ -666,11 +667,11 @@ func TestChartCRDMatchesConfig(t *testing.T) {
 	if !bytes.Equal(copied, base) {
 		t.Fatalf("%s/files/crds/%s differs from config/crd/bases/%s: run `make manifests`", chartPath, file, file)
 	}
-	want := chartDecodeFile(t, filepath.Join("config", "crd", "bases", file))
+	want := decodeFile(t, filepath.Join("config", "crd", "bases", file))
 	g.Expect(want).To(HaveLen(1))
 
 	r := chartRender(t, "regcred", testenv.OperatorNamespace)
-	crd := r.only(t, "CustomResourceDefinition")
+	crd := r.only(t, "CustomResourceDefinition", nil)
 	g.Expect(crd.GetName()).To(Equal(want[0].GetName()))
 	g.Expect(crd.Object["spec"]).To(Equal(want[0].Object["spec"]))
 	for k, v := range want[0].GetAnnotations() {
@@ -680,7 +681,7 @@ func TestChartCRDMatchesConfig(t *testing.T) {
 	g.Expect(crd.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"))
 
 	notKept := chartRender(t, "regcred", testenv.OperatorNamespace, "--set", "crds.keep=false")
-	g.Expect(notKept.only(t, "CustomResourceDefinition").GetAnnotations()).NotTo(HaveKey("helm.sh/resource-policy"))
+	g.Expect(notKept.only(t, "CustomResourceDefinition", nil).GetAnnotations()).NotTo(HaveKey("helm.sh/resource-policy"))
 	none := chartRender(t, "regcred", testenv.OperatorNamespace, "--set", "crds.enabled=false")
 	g.Expect(none.all("CustomResourceDefinition")).To(BeEmpty())
 	g.Expect(none.all("Deployment")).To(HaveLen(1))

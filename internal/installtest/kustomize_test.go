@@ -17,11 +17,8 @@ limitations under the License.
 package installtest
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,9 +36,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/regcred/regcred-operator/internal/testenv"
 )
@@ -49,8 +43,6 @@ import (
 const (
 	// kzDefaultImage is the image config/manager installs: the release's.
 	kzDefaultImage = "ghcr.io/regcred/regcred-operator:v0.1.0"
-	// kzFieldOwner is the field manager of the dry-run applies.
-	kzFieldOwner = "regcred-installtest-kustomize"
 	// kzCertPath is the manager's default --webhook-cert-path, where the
 	// cert-manager component mounts the Secret.
 	kzCertPath = "/tmp/k8s-webhook-server/serving-certs"
@@ -116,99 +108,12 @@ func kzEditedDefault(t *testing.T, namespace, prefix string) string {
 	return filepath.Join(dir, "config", "default")
 }
 
-// kzRendering is the output of one kustomization.
-type kzRendering struct {
-	name    string
-	text    string
-	objects []*unstructured.Unstructured
-}
-
-// kzRender renders a kustomization with the kubectl beside the control plane
-// binaries (make envtest-assets builds it).
-func kzRender(t *testing.T, c kzCase) kzRendering {
+// kzRender renders one case's kustomization.
+func kzRender(t *testing.T, c kzCase) rendering {
 	t.Helper()
-	dir := c.dir
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(testenv.RepoRoot(), dir)
-	}
-	kubectl := filepath.Join(testenv.AssetsDir(), "kubectl")
-	cmd := exec.Command(kubectl, "kustomize", dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s kustomize %s: %v\n%s", kubectl, c.dir, err, stderr.String())
-	}
-	return kzRendering{name: c.name, text: string(out), objects: kzDecode(t, out)}
-}
-
-// kzDecode splits a YAML stream into objects.
-func kzDecode(t *testing.T, data []byte) []*unstructured.Unstructured {
-	t.Helper()
-	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatalf("decoding the rendering: %v", err)
-		}
-		if len(m) > 0 {
-			objs = append(objs, &unstructured.Unstructured{Object: m})
-		}
-	}
-}
-
-// all returns the objects of a kind.
-func (r kzRendering) all(kind string) []*unstructured.Unstructured {
-	var out []*unstructured.Unstructured
-	for _, u := range r.objects {
-		if u.GetKind() == kind {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-// only returns the one object of a kind that carries the given labels.
-func (r kzRendering) only(t *testing.T, kind string, lbls map[string]string) *unstructured.Unstructured {
-	t.Helper()
-	var found []*unstructured.Unstructured
-	for _, u := range r.all(kind) {
-		if labels.SelectorFromSet(lbls).Matches(labels.Set(u.GetLabels())) {
-			found = append(found, u)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("%s: want one %s with labels %v, rendered %d", r.name, kind, lbls, len(found))
-	}
-	return found[0]
-}
-
-// kzTyped converts a rendered object into its Go type, refusing unknown fields.
-func kzTyped[T any](t *testing.T, u *unstructured.Unstructured) *T {
-	t.Helper()
-	out := new(T)
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, out, true); err != nil {
-		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
-	}
-	return out
-}
-
-// kzFlags parses --name=value arguments; a bare --name has value "".
-func kzFlags(t *testing.T, args []string) map[string]string {
-	t.Helper()
-	flags := map[string]string{}
-	for _, a := range args {
-		name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if _, dup := flags[name]; dup {
-			t.Fatalf("flag --%s given twice in %v", name, args)
-		}
-		flags[name] = value
-	}
-	return flags
+	r := newRendering(t, c.name, kustomize(t, c.dir))
+	r.namespace = c.namespace
+	return r
 }
 
 // kzNames is what the operator's objects are called in one rendering.
@@ -221,19 +126,19 @@ type kzNames struct {
 	service    *corev1.Service
 }
 
-func kzFindNames(t *testing.T, r kzRendering) kzNames {
+func kzFindNames(t *testing.T, r rendering) kzNames {
 	t.Helper()
 	var n kzNames
-	n.deployment = kzTyped[appsv1.Deployment](t, r.only(t, "Deployment", nil))
+	n.deployment = typed[appsv1.Deployment](t, r.only(t, "Deployment", nil))
 	i := slices.IndexFunc(n.deployment.Spec.Template.Spec.Containers, func(c corev1.Container) bool { return c.Name == "manager" })
 	if i < 0 {
 		t.Fatalf("%s: the Deployment has no container manager", r.name)
 	}
 	n.manager = n.deployment.Spec.Template.Spec.Containers[i]
-	n.flags = kzFlags(t, n.manager.Args)
-	n.mutating = kzTyped[admissionregistrationv1.MutatingWebhookConfiguration](t, r.only(t, "MutatingWebhookConfiguration", nil))
-	n.validating = kzTyped[admissionregistrationv1.ValidatingWebhookConfiguration](t, r.only(t, "ValidatingWebhookConfiguration", nil))
-	n.service = kzTyped[corev1.Service](t, r.only(t, "Service", map[string]string{"app.kubernetes.io/component": "webhook"}))
+	n.flags = parseFlags(t, n.manager.Args)
+	n.mutating = typed[admissionregistrationv1.MutatingWebhookConfiguration](t, r.only(t, "MutatingWebhookConfiguration", nil))
+	n.validating = typed[admissionregistrationv1.ValidatingWebhookConfiguration](t, r.only(t, "ValidatingWebhookConfiguration", nil))
+	n.service = typed[corev1.Service](t, r.only(t, "Service", map[string]string{"app.kubernetes.io/component": "webhook"}))
 	return n
 }
 
@@ -303,7 +208,7 @@ func TestKustomizeNames(t *testing.T) {
 				"validatingwebhookconfigurations": n.validating.Name,
 			}
 			for _, u := range append(r.all("ClusterRole"), r.all("Role")...) {
-				for _, rule := range kzTyped[rbacv1.ClusterRole](t, u).Rules {
+				for _, rule := range typed[rbacv1.ClusterRole](t, u).Rules {
 					for _, res := range rule.Resources {
 						if want, ok := rendered[res]; ok && len(rule.ResourceNames) > 0 {
 							g.Expect(rule.ResourceNames).To(ConsistOf(want), "%s %s, rule for %s", u.GetKind(), u.GetName(), res)
@@ -366,15 +271,15 @@ func TestKustomizeNames(t *testing.T) {
 
 // kzOperatorRules returns the rules of the ClusterRoles bound to the
 // Deployment's ServiceAccount.
-func kzOperatorRules(t *testing.T, r kzRendering, d *appsv1.Deployment) []rbacv1.PolicyRule {
+func kzOperatorRules(t *testing.T, r rendering, d *appsv1.Deployment) []rbacv1.PolicyRule {
 	t.Helper()
 	roles := map[string][]rbacv1.PolicyRule{}
 	for _, u := range r.all("ClusterRole") {
-		roles[u.GetName()] = kzTyped[rbacv1.ClusterRole](t, u).Rules
+		roles[u.GetName()] = typed[rbacv1.ClusterRole](t, u).Rules
 	}
 	var rules []rbacv1.PolicyRule
 	for _, u := range r.all("ClusterRoleBinding") {
-		b := kzTyped[rbacv1.ClusterRoleBinding](t, u)
+		b := typed[rbacv1.ClusterRoleBinding](t, u)
 		if slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool {
 			return s.Kind == "ServiceAccount" && s.Name == d.Spec.Template.Spec.ServiceAccountName && s.Namespace == d.Namespace
 		}) {
@@ -400,7 +305,7 @@ func TestKustomizeApply(t *testing.T) {
 	t.Cleanup(func() { _ = env.Stop() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	kzInstallCRDs(ctx, t, env.Client)
+	installCRDs(ctx, t, env.Client, standInCRDs)
 
 	for _, c := range kzCases(t) {
 		t.Run(c.name, func(t *testing.T) {
@@ -412,8 +317,7 @@ func TestKustomizeApply(t *testing.T) {
 			}
 			kinds := map[string]int{}
 			for _, u := range r.objects {
-				obj := u.DeepCopy()
-				err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.DryRunAll, client.FieldOwner(kzFieldOwner))
+				err := applyDryRun(ctx, env.Client, u)
 				g.Expect(err).NotTo(HaveOccurred(), "dry-run apply of %s %s/%s", u.GetKind(), u.GetNamespace(), u.GetName())
 				kinds[u.GetKind()]++
 			}
@@ -427,37 +331,6 @@ func TestKustomizeApply(t *testing.T) {
 			}
 			g.Expect(kinds).To(Equal(want))
 		})
-	}
-}
-
-// kzInstallCRDs installs the stand-ins of cert-manager's CRDs in
-// testdata/crds (shared with the chart test), and waits until the API server
-// serves Certificates and Issuers.
-func kzInstallCRDs(ctx context.Context, t *testing.T, c client.Client) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "internal", "installtest", "testdata", "crds", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, crd := range kzDecode(t, data) {
-			if err := c.Create(ctx, crd); err != nil && !apierrors.IsAlreadyExists(err) {
-				t.Fatalf("creating %s from %s: %v", crd.GetName(), f, err)
-			}
-		}
-	}
-	for _, kind := range []string{"Certificate", "Issuer"} {
-		NewWithT(t).Eventually(func(g Gomega) {
-			list := &unstructured.UnstructuredList{}
-			list.SetAPIVersion("cert-manager.io/v1")
-			list.SetKind(kind + "List")
-			g.Expect(c.List(ctx, list)).To(Succeed())
-		}).WithContext(ctx).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(),
-			"cert-manager.io/v1 %s is not served: testdata/crds needs a CRD for it", kind)
 	}
 }
 
@@ -484,8 +357,8 @@ func TestKustomizeBuildInstaller(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(data)).NotTo(ContainSubstring("controller:latest"))
 	g.Expect(string(data)).NotTo(ContainSubstring(kzDefaultImage))
-	installer := kzRendering{name: "install.yaml", text: string(data), objects: kzDecode(t, data)}
-	d := kzTyped[appsv1.Deployment](t, installer.only(t, "Deployment", nil))
+	installer := newRendering(t, "install.yaml", data)
+	d := typed[appsv1.Deployment](t, installer.only(t, "Deployment", nil))
 	g.Expect(d.Spec.Template.Spec.Containers).To(HaveLen(1))
 	g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal(img))
 
@@ -496,7 +369,7 @@ func TestKustomizeBuildInstaller(t *testing.T) {
 }
 
 // kzIDs lists a rendering's objects as kind/namespace/name.
-func kzIDs(r kzRendering) []string {
+func kzIDs(r rendering) []string {
 	var ids []string
 	for _, u := range r.objects {
 		ids = append(ids, fmt.Sprintf("%s/%s/%s", u.GetKind(), u.GetNamespace(), u.GetName()))
