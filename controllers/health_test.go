@@ -38,10 +38,7 @@ import (
 // each state and checks what kstatus (Flux, cli-utils) and the Argo CD
 // health check in config/argocd make of them.
 func TestHealth(t *testing.T) {
-	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := argoScript(t)
 	type want struct {
 		reason  string
 		kstatus status.Status
@@ -150,10 +147,7 @@ func TestHealth(t *testing.T) {
 // create, before the operator has looked at it, is in progress for kstatus
 // and Argo CD (its status defaults to observedGeneration 0), never done.
 func TestHealthBeforeTheOperator(t *testing.T) {
-	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := argoScript(t)
 	g := NewWithT(t)
 	group := uniq("fresh")
 	u := &unstructured.Unstructured{Object: map[string]any{
@@ -183,10 +177,7 @@ func TestHealthBeforeTheOperator(t *testing.T) {
 // TestArgoHealthWithoutStatus: a RegistryCredential the operator has not
 // looked at yet (or one being deleted) is Progressing, never Healthy.
 func TestArgoHealthWithoutStatus(t *testing.T) {
-	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := argoScript(t)
 	g := NewWithT(t)
 	fresh := map[string]any{"metadata": map[string]any{"name": "x", "generation": int64(1)}}
 	g.Expect(argoHealth(t, script, fresh)).To(HaveKeyWithValue("status", "Progressing"))
@@ -197,6 +188,16 @@ func TestArgoHealthWithoutStatus(t *testing.T) {
 		}},
 	}
 	g.Expect(argoHealth(t, script, deleting)).To(HaveKeyWithValue("status", "Progressing"))
+}
+
+// argoScript is the Argo CD health check the project ships.
+func argoScript(t *testing.T) []byte {
+	t.Helper()
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return script
 }
 
 // argoHealth runs an Argo CD health script as Argo CD does: the object as

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -162,12 +163,10 @@ func (m *credentialMetrics) observe(name string, st *registryv1alpha1.RegistryCr
 	m.patched.WithLabelValues(name).Set(float64(st.PatchedServiceAccounts))
 	m.failed.WithLabelValues(name).Set(float64(st.FailedNamespaces))
 	ready, reason := 0.0, ""
-	for _, c := range st.Conditions {
-		if c.Type == registryv1alpha1.ConditionReady {
-			reason = c.Reason
-			if c.Status == metav1.ConditionTrue {
-				ready = 1
-			}
+	if c := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionReady); c != nil {
+		reason = c.Reason
+		if c.Status == metav1.ConditionTrue {
+			ready = 1
 		}
 	}
 	m.readyMu.Lock()
@@ -233,12 +232,7 @@ func (m *credentialMetrics) sourceSeen(rc *registryv1alpha1.RegistryCredential, 
 	if m == nil {
 		return
 	}
-	ready := false
-	for _, c := range rc.Status.Conditions {
-		if c.Type == registryv1alpha1.ConditionReady && c.Status == metav1.ConditionTrue {
-			ready = true
-		}
-	}
+	ready := apimeta.IsStatusConditionTrue(rc.Status.Conditions, registryv1alpha1.ConditionReady)
 	m.rollouts.seen(rc.UID, hash, !ready)
 }
 
