@@ -81,9 +81,25 @@ func TestConfigureHTTP1KeepsConnections(t *testing.T) {
 	}
 	burst()
 	first := conns.Load()
-	burst()
-	if second := conns.Load() - first; second > first/4 {
-		t.Fatalf("second burst opened %d new connections (first: %d): idle connections were not kept", second, first)
+	// net/http keeps a connection only when its write loop has reported the
+	// request written within 50 ms of the response (maxWriteWaitBeforeConnReuse);
+	// on a loaded machine (-race, CI) a burst can lose connections that way.
+	// So a few bursts follow, and the best of them must reuse the idle
+	// connections: a transport keeping client-go's 25 would open at least 39
+	// new ones in every burst.
+	least := int64(-1)
+	for range 4 {
+		before := conns.Load()
+		burst()
+		if n := conns.Load() - before; least < 0 || n < least {
+			least = n
+		}
+		if least <= first/4 {
+			break
+		}
+	}
+	if least > first/4 {
+		t.Fatalf("the best of the later bursts opened %d new connections (first: %d): idle connections were not kept", least, first)
 	}
 	if first < 2 {
 		t.Fatalf("first burst used %d connection(s): requests were not in parallel over HTTP/1.1", first)
