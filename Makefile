@@ -96,7 +96,7 @@ test-faults: manifests generate envtest-assets ## Fault suite: the operator bina
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s; a count such as 50000x avoids Go 1.26's deadline flake, golang/go#75804).
-	@for p in ./internal/registry/ ./internal/selection/; do \
+	@for p in ./internal/registry/ ./internal/selection/ ./internal/intern/; do \
 		for t in $$(go test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
 			go test $$p -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZTIME:-30s} || exit 1; done; done
 

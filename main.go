@@ -104,7 +104,7 @@ func main() {
 	flag.BoolVar(&f.kubeAPIHTTP2, "kube-api-http2", false, "Talk HTTP/2 to the API server (one multiplexed connection) instead of HTTP/1.1 (a connection per request in flight), which keeps many parallel writes faster.")
 	flag.BoolVar(&f.kubeAPICompression, "kube-api-compression", false, "Ask the API server to gzip responses (lists and watch streams). Off by default: in a cluster the network is cheap and gzip costs CPU on both sides, the API server's included; turn it on for an API server behind a slow link.")
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredential status summaries computed at once.")
-	flag.IntVar(&f.parallelWrites, "parallel-writes", 128, "(RegistryCredential, namespace) work items processed at once: the writes in flight during a fan-out or rotation.")
+	flag.IntVar(&f.parallelWrites, "parallel-writes", 64, "(RegistryCredential, namespace) work items processed at once: the writes in flight during a fan-out or rotation.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
 	// Defaults: a leader rides out an API server or etcd outage of up to 20 s
 	// without giving up (it exits when it does, and a Pod restart follows);
@@ -192,6 +192,7 @@ func run(ctx context.Context, f flags) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         controllers.CacheOptions(sourceNamespaces),
+		MapperProvider:                kubeclient.NewRESTMapper,
 		Metrics:                       metricsOpts,
 		WebhookServer:                 webhookServer,
 		HealthProbeBindAddress:        f.probeAddr,

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -257,9 +258,12 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 		}
 	}
 	sas := &corev1.ServiceAccountList{}
-	if err := r.Client.List(ctx, sas, client.InNamespace(ns), client.MatchingFields{recordIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, sas, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
+	sas.Items = slices.DeleteFunc(sas.Items, func(sa corev1.ServiceAccount) bool {
+		return !slices.Contains(recordedUIDs(sa.Annotations), string(rc.UID))
+	})
 	intent := saWithdraw
 	if orphan {
 		intent = saRelease

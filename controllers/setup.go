@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -69,6 +70,8 @@ type Operator struct {
 	sources  sourceChecks
 	failures failureBook
 	metrics  *credentialMetrics
+	// records is the ServiceAccount informer's indexer, holding recordIndex.
+	records toolscache.Indexer
 	// statusWake carries the names of RegistryCredentials whose failure book
 	// entries changed, from the pair controller to the credential
 	// controller's queue.
@@ -100,7 +103,7 @@ const (
 
 // SetupWithManager registers the field indexes and both controllers.
 func (o *Operator) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := SetupIndexes(ctx, mgr); err != nil {
+	if err := o.setupIndexes(ctx, mgr); err != nil {
 		return err
 	}
 	// Every informer the event handlers read exists before any handler runs

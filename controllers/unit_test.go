@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"testing"
 
@@ -29,6 +30,8 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
@@ -317,5 +320,87 @@ func TestTransformNamespaceAndServiceAccount(t *testing.T) {
 	again, _ := transformServiceAccount(gotSA.DeepCopy())
 	if !reflect.DeepEqual(again, gotSA) {
 		t.Fatal("not idempotent")
+	}
+}
+
+// TestCacheSharesEqualValues: through the cache's transforms, objects with
+// equal labels, annotations, ownerReferences and imagePullSecrets share one
+// value; different ones do not; a namespace's kubernetes.io/metadata.name
+// label is dropped (selection answers it from the name) and nothing else.
+func TestCacheSharesEqualValues(t *testing.T) {
+	opts := CacheOptions([]string{"regcred-system"})
+	transform := func(obj client.Object) any {
+		for o, by := range opts.ByObject {
+			if reflect.TypeOf(o) == reflect.TypeOf(obj) {
+				out, err := by.Transform(obj)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+		}
+		t.Fatalf("no transform for %T", obj)
+		return nil
+	}
+	samePtr := func(a, b any) bool { return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() }
+
+	nsIn := func(name, team string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelMetadataName: name, "team": team}}}
+	}
+	a := transform(nsIn("a", "x")).(*corev1.Namespace)
+	b := transform(nsIn("b", "x")).(*corev1.Namespace)
+	c := transform(nsIn("c", "y")).(*corev1.Namespace)
+	if !maps.Equal(a.Labels, map[string]string{"team": "x"}) || !samePtr(a.Labels, b.Labels) || samePtr(a.Labels, c.Labels) || c.Labels["team"] != "y" {
+		t.Fatalf("namespace labels: a %v, b %v, c %v", a.Labels, b.Labels, c.Labels)
+	}
+	odd := transform(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "d", Labels: map[string]string{corev1.LabelMetadataName: "other"}}}).(*corev1.Namespace)
+	if odd.Labels[corev1.LabelMetadataName] != "other" {
+		t.Fatal("a metadata.name label that is not the name must be kept")
+	}
+
+	record := RecordAnnotation("rc")
+	saIn := func(ns, uid string) *corev1.ServiceAccount {
+		return &corev1.ServiceAccount{
+			ObjectMeta:       metav1.ObjectMeta{Name: "default", Namespace: ns, Annotations: map[string]string{record: FormatRecord("t", types.UID(uid)), "other": ns}},
+			ImagePullSecrets: refs("t"),
+		}
+	}
+	s1 := transform(saIn("a", "u1")).(*corev1.ServiceAccount)
+	s2 := transform(saIn("b", "u1")).(*corev1.ServiceAccount)
+	s3 := transform(saIn("c", "u2")).(*corev1.ServiceAccount)
+	if !samePtr(s1.Annotations, s2.Annotations) || samePtr(s1.Annotations, s3.Annotations) || len(s1.Annotations) != 1 || s3.Annotations[record] != FormatRecord("t", "u2") {
+		t.Fatalf("ServiceAccount annotations: %v %v %v", s1.Annotations, s2.Annotations, s3.Annotations)
+	}
+	if &s1.ImagePullSecrets[0] != &s2.ImagePullSecrets[0] || s1.Namespace != "a" || s2.Namespace != "b" {
+		t.Fatal("ServiceAccount imagePullSecrets not shared, or namespaces mixed up")
+	}
+
+	copyIn := func(ns string) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns, UID: types.UID("uid-" + ns),
+				Labels:          map[string]string{LabelManagedBy: ManagedByValue, LabelCredential: "rc"},
+				Annotations:     map[string]string{AnnotationSource: "regcred-system/src"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "registry.regcred.dev/v1alpha1", Kind: "RegistryCredential", Name: "rc", UID: "u1", Controller: ptr.To(true)}}},
+			Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)},
+		}
+	}
+	k1 := transform(copyIn("a")).(*corev1.Secret)
+	k2 := transform(copyIn("b")).(*corev1.Secret)
+	if !samePtr(k1.Labels, k2.Labels) || !samePtr(k1.Annotations, k2.Annotations) || &k1.OwnerReferences[0] != &k2.OwnerReferences[0] {
+		t.Fatal("equal copies do not share labels, annotations and ownerReferences")
+	}
+	if k1.Annotations[annotationObservedHash] == "" || k1.Data != nil || k1.UID == k2.UID || controllerUID(k1) != "u1" {
+		t.Fatalf("copy: %+v", k1)
+	}
+	edited := copyIn("c")
+	edited.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"x":{}}}`)
+	k3 := transform(edited).(*corev1.Secret)
+	if samePtr(k1.Annotations, k3.Annotations) || k3.Annotations[annotationObservedHash] == k1.Annotations[annotationObservedHash] {
+		t.Fatal("a copy with other data shares the first copies' hash")
+	}
+	again := transform(k1).(*corev1.Secret)
+	if !reflect.DeepEqual(again, k1) {
+		t.Fatal("transforms are not idempotent with shared values")
 	}
 }

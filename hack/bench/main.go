@@ -105,7 +105,7 @@ func parseFlags() config {
 	flag.IntVar(&c.podConcurrency, "pod-concurrency", 50, "Concurrent Pod creators in the webhook scenario.")
 	flag.IntVar(&c.rounds, "rounds", 5, "Fan-out and rotation rounds, each right after a baseline trial (paired); the table compares the medians. -short: 3.")
 	flag.StringVar(&workers, "workers", "8,16,32,64", "Worker counts the baseline tries (the best is kept).")
-	flag.StringVar(&opArgs, "operator-args", "", "Extra operator flags, space separated (e.g. \"--parallel-writes=64 --kube-api-qps=-1\").")
+	flag.StringVar(&opArgs, "operator-args", "", "Extra operator flags, space separated (e.g. \"--parallel-writes=32 --kube-api-qps=-1\").")
 	flag.IntVar(&c.repairs, "repairs", 50, "Copies edited, then deleted, one at a time for the repair latency. -short: 10.")
 	flag.BoolVar(&scale, "scale", false, "Also run the scale scenarios ("+strings.Join(scaleScenarios, ", ")+") after the others; not in CI.")
 	flag.IntVar(&c.scaleNamespaces, "scale-namespaces", 10000, "Namespaces (3 ServiceAccounts each) of the scale fan-out.")

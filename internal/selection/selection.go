@@ -84,7 +84,36 @@ func (s *Selector) Matches(name string, nsLabels map[string]string) bool {
 	if MatchGlob(s.exclude, name) {
 		return false
 	}
-	return s.labels.Matches(labels.Set(nsLabels))
+	return s.labels.Matches(namespaceLabels{name: name, set: nsLabels})
+}
+
+// namespaceLabels are a namespace's labels as a selector sees them. The
+// API server gives every namespace the label kubernetes.io/metadata.name
+// with its name as the value (and keeps it so); the operator's cache drops
+// it to save a map per namespace, and it is answered here from the name.
+type namespaceLabels struct {
+	name string
+	set  map[string]string
+}
+
+func (l namespaceLabels) Has(key string) bool {
+	_, ok := l.Lookup(key)
+	return ok
+}
+
+func (l namespaceLabels) Get(key string) string {
+	v, _ := l.Lookup(key)
+	return v
+}
+
+func (l namespaceLabels) Lookup(key string) (string, bool) {
+	if v, ok := l.set[key]; ok {
+		return v, true
+	}
+	if key == corev1.LabelMetadataName && l.name != "" {
+		return l.name, true
+	}
+	return "", false
 }
 
 // Serves reports whether the namespace should hold the pull secret: it is

@@ -105,6 +105,32 @@ func TestSelector(t *testing.T) {
 			},
 			ns: ns("team-a", map[string]string{"env": "dev"}), want: false,
 		},
+		// the cache drops kubernetes.io/metadata.name (always the name):
+		// selectors on it still match from the name.
+		"metadata.name label answered from the name": {
+			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "team-a"}}},
+			ns:   ns("team-a", map[string]string{"env": "dev"}), want: true,
+		},
+		"metadata.name label of another namespace": {
+			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "team-b"}}},
+			ns:   ns("team-a", nil), want: false,
+		},
+		"metadata.name In, from the name": {
+			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: []string{"x", "team-a"}},
+			}}},
+			ns: ns("team-a", nil), want: true,
+		},
+		"metadata.name DoesNotExist never holds": {
+			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpDoesNotExist},
+			}}},
+			ns: ns("team-a", nil), want: false,
+		},
+		"metadata.name label present on the object is used as it is": {
+			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "team-a"}}},
+			ns:   ns("team-a", map[string]string{corev1.LabelMetadataName: "team-a"}), want: true,
+		},
 		"terminating by timestamp": {
 			spec: registryv1alpha1.RegistryCredentialSpec{},
 			ns:   &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a", DeletionTimestamp: &now}}, want: false,
