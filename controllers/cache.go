@@ -143,6 +143,7 @@ func transformNamespace(obj any) (any, error) {
 		delete(ns.Labels, corev1.LabelMetadataName)
 	}
 	ns.ManagedFields = nil
+	ns.UID = "" // nothing reads it
 	ns.Annotations = nil
 	ns.OwnerReferences = nil
 	ns.Finalizers = nil
@@ -151,16 +152,17 @@ func transformNamespace(obj any) (any, error) {
 	return ns, nil
 }
 
-// transformServiceAccount keeps what ServiceAccount planning reads: the
-// imagePullSecrets and our record annotations (patches are computed against
-// those; other annotations are never sent, so they stay as they are on the
-// API server).
+// transformServiceAccount keeps what ServiceAccount planning reads: name,
+// namespace, resourceVersion, the imagePullSecrets and our record
+// annotations (patches are computed against those; other annotations are
+// never sent, so they stay as they are on the API server).
 func transformServiceAccount(obj any) (any, error) {
 	sa, ok := obj.(*corev1.ServiceAccount)
 	if !ok {
 		return obj, nil
 	}
 	sa.ManagedFields = nil
+	sa.UID = "" // patches are guarded by the resourceVersion, which a recreated ServiceAccount never repeats
 	sa.Labels = nil
 	sa.OwnerReferences = nil
 	sa.Secrets = nil

@@ -132,12 +132,12 @@ func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.Registry
 	defer func() { run.wrote.await(ctx) }()
 
 	// our copies under another name (targetSecretName changed).
-	copies := &corev1.SecretList{}
-	if err := r.Client.List(ctx, copies, client.InNamespace(ns), client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+	copies, err := r.copiesIn(ctx, ns, rc.UID)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	for i := range copies.Items {
-		if s := &copies.Items[i]; s.Name != target {
+	for i := range copies {
+		if s := &copies[i]; s.Name != target {
 			switch err := r.deleteCopy(ctx, s); {
 			case apierrors.IsConflict(err):
 				run.retry = true
@@ -230,12 +230,12 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 	log := logf.FromContext(ctx)
 	run := &pairRun{}
 	defer func() { run.wrote.await(ctx) }()
-	copies := &corev1.SecretList{}
-	if err := r.Client.List(ctx, copies, client.InNamespace(ns), client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+	copies, err := r.copiesIn(ctx, ns, rc.UID)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	for i := range copies.Items {
-		s := &copies.Items[i]
+	for i := range copies {
+		s := &copies[i]
 		var err error
 		if orphan {
 			orig, upd := orphaned(s, rc)

@@ -74,14 +74,14 @@ func (o *Operator) summarize(ctx context.Context, rc *registryv1alpha1.RegistryC
 	if err := o.Client.List(ctx, nss, client.UnsafeDisableDeepCopy); err != nil {
 		return summary{}, err
 	}
-	copies := &corev1.SecretList{}
-	if err := o.Client.List(ctx, copies, client.MatchingFields{ownerIndex: string(rc.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+	copies, err := o.copiesOf(ctx, rc.UID)
+	if err != nil {
 		return summary{}, err
 	}
 	target := rc.TargetName()
-	copyIn := make(map[string]*corev1.Secret, len(copies.Items))
-	for i := range copies.Items {
-		if s := &copies.Items[i]; s.Name == target {
+	copyIn := make(map[string]*corev1.Secret, len(copies))
+	for i := range copies {
+		if s := &copies[i]; s.Name == target {
 			copyIn[s.Namespace] = s
 		}
 	}

@@ -92,15 +92,55 @@ func (o *Operator) setupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	if err := idx.IndexField(ctx, &corev1.Secret{}, ownerIndex, func(o client.Object) []string {
-		if uid := controllerUID(o); uid != "" {
-			return []string{string(uid)}
-		}
-		return nil
-	}); err != nil {
+	secretInformer, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{}, cache.BlockUntilSynced(false))
+	if err != nil {
 		return err
 	}
+	if err := secretInformer.AddIndexers(toolscache.Indexers{crFieldIndexPrefix + ownerIndex: func(obj any) ([]string, error) {
+		if s, ok := obj.(*corev1.Secret); ok {
+			if uid := controllerUID(s); uid != "" {
+				return []string{crAllNamespacesKey + string(uid)}, nil
+			}
+		}
+		return nil, nil
+	}}); err != nil {
+		return fmt.Errorf("indexing copies by owner: %w", err)
+	}
 	return nil
+}
+
+// ownerIndex is registered on the Secret informers directly, with only the
+// cluster-wide key: controller-runtime's IndexField adds a per-namespace
+// key for every object too, a set of its own per namespace (2.8 MB of a
+// 65 MB heap at 10,000 namespaces, heap profile), and copies are looked up
+// by owner only cluster-wide (copiesOf; in one namespace, copiesIn filters
+// its Secrets). The index name and key are spelled as controller-runtime's
+// cache reader looks them up for client.MatchingFields (FieldIndexName and
+// KeyToNamespacedKey in its pkg/cache/internal); if that changed, the lookup
+// would fail or find nothing and every suite that syncs a copy would fail.
+const (
+	crFieldIndexPrefix = "field:"
+	crAllNamespacesKey = "__all_namespaces/"
+)
+
+// copiesOf lists the cached Secrets the RegistryCredential with this UID
+// controls, in every namespace (read only: the cache's own objects).
+func (o *Operator) copiesOf(ctx context.Context, uid types.UID) ([]corev1.Secret, error) {
+	copies := &corev1.SecretList{}
+	if err := o.Client.List(ctx, copies, client.MatchingFields{ownerIndex: string(uid)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	return copies.Items, nil
+}
+
+// copiesIn lists the cached Secrets in namespace ns that the
+// RegistryCredential with this UID controls (read only).
+func (o *Operator) copiesIn(ctx context.Context, ns string, uid types.UID) ([]corev1.Secret, error) {
+	secrets := &corev1.SecretList{}
+	if err := o.Client.List(ctx, secrets, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(secrets.Items, func(s corev1.Secret) bool { return controllerUID(&s) != uid }), nil
 }
 
 // pairQueue and credentialQueue are the two controllers' queues as their
@@ -204,12 +244,12 @@ func (o *Operator) dispatch(ctx context.Context, name string, q pairQueue) {
 // ServiceAccount record of the RegistryCredential with this UID.
 func (o *Operator) heldNamespaces(ctx context.Context, uid types.UID) ([]string, error) {
 	set := map[string]struct{}{}
-	copies := &corev1.SecretList{}
-	if err := o.Client.List(ctx, copies, client.MatchingFields{ownerIndex: string(uid)}, client.UnsafeDisableDeepCopy); err != nil {
+	copies, err := o.copiesOf(ctx, uid)
+	if err != nil {
 		return nil, err
 	}
-	for i := range copies.Items {
-		set[copies.Items[i].Namespace] = struct{}{}
+	for i := range copies {
+		set[copies[i].Namespace] = struct{}{}
 	}
 	sas, err := o.records.ByIndex(recordIndex, string(uid))
 	if err != nil {
