@@ -146,14 +146,14 @@ type operator struct {
 }
 
 // operatorEnv is what the operator's environment adds to the bench's: the
-// Deployment's GOGC=50 (config/manager/manager.yaml), unless the bench's own
+// Deployment's GOGC=40 (config/manager/manager.yaml), unless the bench's own
 // environment sets GOGC, which the operator then inherits. It returns the
 // setting as the report shows it.
 func operatorEnv() (env []string, shown string) {
 	if v, ok := os.LookupEnv("GOGC"); ok {
 		return nil, "GOGC=" + v + " (from the bench's environment)"
 	}
-	return []string{"GOGC=50"}, "GOGC=50 (as the Deployment sets it)"
+	return []string{"GOGC=40"}, "GOGC=40 (as the Deployment sets it)"
 }
 
 func freePort() (int, error) {

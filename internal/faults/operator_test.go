@@ -99,7 +99,7 @@ func startOperator(t testing.TB, name string, extra ...string) *operator {
 	}
 	args = append(args, extra...)
 	o.cmd = exec.Command(suite.binary, args...)
-	o.cmd.Env = append(os.Environ(), "GOGC=50")
+	o.cmd.Env = append(os.Environ(), "GOGC=40")
 	pr, pw := io.Pipe()
 	o.cmd.Stdout, o.cmd.Stderr = pw, pw
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -30,6 +30,9 @@ import (
 	"k8s.io/client-go/rest"
 )
 
+// idleConnTimeout closes connections idle this long (client-go: 90 s).
+const idleConnTimeout = 5 * time.Second
+
 // Options tune the client.
 type Options struct {
 	// QPS and Burst are the client-side rate limit; a negative QPS turns it off.
@@ -84,12 +87,18 @@ func Configure(cfg *rest.Config, o Options) error {
 	// cores too).
 	tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(0)
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	cfg.Transport = utilnet.SetTransportDefaults(&http.Transport{
+	transport := utilnet.SetTransportDefaults(&http.Transport{
 		TLSClientConfig:     tlsCfg,
 		DialContext:         dialer.DialContext,
 		MaxIdleConnsPerHost: max(o.KeepIdle, 25),
 		DisableCompression:  !o.Compression,
 	})
+	// A burst's connections serve the bursts that follow it closely (a
+	// fan-out's writes, the rotation right after); an idle connection costs
+	// memory on both sides (buffers, TLS state, two goroutines here), and
+	// with session resumption reopening one costs little.
+	transport.IdleConnTimeout = idleConnTimeout
+	cfg.Transport = transport
 	// rest refuses TLS options beside a transport of one's own; they are in
 	// the transport now.
 	cfg.TLSClientConfig = rest.TLSClientConfig{}
