@@ -16,9 +16,30 @@ limitations under the License.
 
 package controllers
 
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
 // StateSizes reports how much the operator keeps in process: failure book
 // entries, remembered source checks, compiled credentials and propagation
 // timers (for tests).
 func (o *Operator) StateSizes() [4]int {
 	return [4]int{o.failures.len(), o.sources.len(), o.Credentials.Len(), o.metrics.rollouts.len()}
+}
+
+// OwnedCopies, CopiesIn and HeldNamespaces expose the index lookups (for
+// tests).
+func (o *Operator) OwnedCopies(ctx context.Context, uid types.UID) ([]corev1.Secret, error) {
+	return o.copiesOf(ctx, uid)
+}
+
+func (o *Operator) CopiesIn(ctx context.Context, ns string, uid types.UID) ([]corev1.Secret, error) {
+	return o.copiesIn(ctx, ns, uid)
+}
+
+func (o *Operator) HeldNamespaces(ctx context.Context, uid types.UID) ([]string, error) {
+	return o.heldNamespaces(ctx, uid)
 }
