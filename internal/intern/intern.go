@@ -40,9 +40,9 @@ import (
 const DefaultLimit = 4096
 
 // Table hands out one shared value per content. It holds at most limit
-// entries; when full it starts over (values handed out stay valid, later
-// equal values share a new copy), so its memory is bounded and nothing
-// depends on what it holds. Safe for concurrent use (each informer runs its
+// entries; when full it is emptied and starts over (values handed out stay
+// valid, later equal values share a new copy), so its memory is bounded
+// and nothing depends on what it holds. Safe for concurrent use (each informer runs its
 // transform on its own goroutine).
 type Table struct {
 	mu    sync.Mutex
@@ -61,17 +61,13 @@ func New(limit int) *Table {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	t := &Table{limit: limit}
-	t.reset()
-	return t
-}
-
-func (t *Table) reset() {
-	t.n = 0
-	t.strs = map[string]string{}
-	t.maps = map[string]map[string]string{}
-	t.refs = map[string][]metav1.OwnerReference{}
-	t.pulls = map[string][]corev1.LocalObjectReference{}
+	return &Table{
+		limit: limit,
+		strs:  map[string]string{},
+		maps:  map[string]map[string]string{},
+		refs:  map[string][]metav1.OwnerReference{},
+		pulls: map[string][]corev1.LocalObjectReference{},
+	}
 }
 
 // Len is the number of entries held.
@@ -85,9 +81,24 @@ func (t *Table) Len() int {
 // Called with mu held, before the entry is stored.
 func (t *Table) added() {
 	if t.n >= t.limit {
-		t.reset()
+		t.n = 0
+		clear(t.strs)
+		clear(t.maps)
+		clear(t.refs)
+		clear(t.pulls)
 	}
 	t.n++
+}
+
+// shared returns the value m holds under the content key in t.buf, or
+// stores v there and returns it. Called with mu held.
+func shared[V any](t *Table, m map[string]V, v V) V {
+	if old, ok := m[string(t.buf)]; ok {
+		return old
+	}
+	t.added()
+	m[string(t.buf)] = v
+	return v
 }
 
 // String returns the shared string equal to s.
@@ -97,10 +108,6 @@ func (t *Table) String(s string) string {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.str(s)
-}
-
-func (t *Table) str(s string) string {
 	if v, ok := t.strs[s]; ok {
 		return v
 	}
@@ -127,12 +134,7 @@ func (t *Table) Map(m map[string]string) map[string]string {
 		t.buf = appendField(t.buf, k)
 		t.buf = appendField(t.buf, m[k])
 	}
-	if v, ok := t.maps[string(t.buf)]; ok {
-		return v
-	}
-	t.added()
-	t.maps[string(t.buf)] = m
-	return m
+	return shared(t, t.maps, m)
 }
 
 // OwnerReferences returns the shared list equal to refs (same order).
@@ -151,12 +153,7 @@ func (t *Table) OwnerReferences(refs []metav1.OwnerReference) []metav1.OwnerRefe
 		t.buf = appendField(t.buf, string(r.UID))
 		t.buf = append(t.buf, flag(r.Controller), flag(r.BlockOwnerDeletion))
 	}
-	if v, ok := t.refs[string(t.buf)]; ok {
-		return v
-	}
-	t.added()
-	t.refs[string(t.buf)] = refs
-	return refs
+	return shared(t, t.refs, refs)
 }
 
 // LocalObjectReferences returns the shared list equal to refs (same order),
@@ -171,12 +168,7 @@ func (t *Table) LocalObjectReferences(refs []corev1.LocalObjectReference) []core
 	for i := range refs {
 		t.buf = appendField(t.buf, refs[i].Name)
 	}
-	if v, ok := t.pulls[string(t.buf)]; ok {
-		return v
-	}
-	t.added()
-	t.pulls[string(t.buf)] = refs
-	return refs
+	return shared(t, t.pulls, refs)
 }
 
 // appendField appends s with its length first, so that no two different
