@@ -22,7 +22,6 @@ import (
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -70,8 +69,6 @@ type Operator struct {
 	sources  sourceChecks
 	failures failureBook
 	metrics  *credentialMetrics
-	// records is the ServiceAccount informer's indexer, holding recordIndex.
-	records toolscache.Indexer
 	// statusWake carries the names of RegistryCredentials whose failure book
 	// entries changed, from the pair controller to the credential
 	// controller's queue.

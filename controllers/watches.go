@@ -53,34 +53,15 @@ const (
 	// controls them (our copies).
 	ownerIndex = "regcred.controllerUID"
 	// recordIndex indexes ServiceAccounts by the UIDs of the
-	// RegistryCredentials that recorded an entry on them. It is registered
-	// on the ServiceAccount informer itself (Operator.records) rather than
-	// as a controller-runtime field index, which keeps a second entry per
-	// namespace for every value (a set of its own per namespace: about 3 MB
-	// at 10,000 namespaces); it is only asked cluster-wide, and a
-	// namespace's few ServiceAccounts are filtered instead.
+	// RegistryCredentials that recorded an entry on them.
+	//
+	// ownerIndex and recordIndex answer cluster-wide Lists only (see
+	// indexClusterWide).
 	recordIndex = "regcred.recordedUID"
 )
 
 // setupIndexes registers the indexes the controllers use.
 func (o *Operator) setupIndexes(ctx context.Context, mgr ctrl.Manager) error {
-	saInformer, err := mgr.GetCache().GetInformer(ctx, &corev1.ServiceAccount{}, cache.BlockUntilSynced(false))
-	if err != nil {
-		return err
-	}
-	if err := saInformer.AddIndexers(toolscache.Indexers{recordIndex: func(obj any) ([]string, error) {
-		if sa, ok := obj.(*corev1.ServiceAccount); ok {
-			return recordedUIDs(sa.Annotations), nil
-		}
-		return nil, nil
-	}}); err != nil {
-		return fmt.Errorf("indexing ServiceAccount records: %w", err)
-	}
-	indexed, ok := saInformer.(interface{ GetIndexer() toolscache.Indexer })
-	if !ok {
-		return fmt.Errorf("the ServiceAccount informer (%T) has no indexer", saInformer)
-	}
-	o.records = indexed.GetIndexer()
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &registryv1alpha1.RegistryCredential{}, sourceIndex, func(o client.Object) []string {
 		return []string{sourceKey(o.(*registryv1alpha1.RegistryCredential))}
@@ -92,32 +73,54 @@ func (o *Operator) setupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	secretInformer, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{}, cache.BlockUntilSynced(false))
+	if err := indexClusterWide(ctx, mgr.GetCache(), &corev1.Secret{}, ownerIndex, func(o client.Object) []string {
+		if uid := controllerUID(o); uid != "" {
+			return []string{string(uid)}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return indexClusterWide(ctx, mgr.GetCache(), &corev1.ServiceAccount{}, recordIndex, func(o client.Object) []string {
+		return recordedUIDs(o.GetAnnotations())
+	})
+}
+
+// indexClusterWide registers an index on obj's informers that
+// client.MatchingFields{field: value} finds in a cluster-wide List, and only
+// there: controller-runtime's IndexField adds a per-namespace key for every
+// object too, a set of its own per namespace (about 3 MB per index of a 65 MB
+// heap at 10,000 namespaces, heap profile), and the copies and records are
+// looked up by owner only cluster-wide (in one namespace, its few objects are
+// filtered instead: copiesIn, withdraw). The index name and key are spelled
+// as controller-runtime's cache reader looks them up (FieldIndexName and
+// KeyToNamespacedKey in its pkg/cache/internal); if that changed, the lookup
+// would fail or find nothing, which TestIndexLookups and every suite that
+// syncs a copy would show.
+func indexClusterWide(ctx context.Context, c cache.Cache, obj client.Object, field string, values func(client.Object) []string) error {
+	informer, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 	if err != nil {
 		return err
 	}
-	if err := secretInformer.AddIndexers(toolscache.Indexers{crFieldIndexPrefix + ownerIndex: func(obj any) ([]string, error) {
-		if s, ok := obj.(*corev1.Secret); ok {
-			if uid := controllerUID(s); uid != "" {
-				return []string{crAllNamespacesKey + string(uid)}, nil
-			}
+	err = informer.AddIndexers(toolscache.Indexers{crFieldIndexPrefix + field: func(o any) ([]string, error) {
+		co, ok := o.(client.Object)
+		if !ok {
+			return nil, nil
 		}
-		return nil, nil
-	}}); err != nil {
-		return fmt.Errorf("indexing copies by owner: %w", err)
+		var keys []string
+		for _, v := range values(co) {
+			keys = append(keys, crAllNamespacesKey+v)
+		}
+		return keys, nil
+	}})
+	if err != nil {
+		return fmt.Errorf("indexing %T by %s: %w", obj, field, err)
 	}
 	return nil
 }
 
-// ownerIndex is registered on the Secret informers directly, with only the
-// cluster-wide key: controller-runtime's IndexField adds a per-namespace
-// key for every object too, a set of its own per namespace (2.8 MB of a
-// 65 MB heap at 10,000 namespaces, heap profile), and copies are looked up
-// by owner only cluster-wide (copiesOf; in one namespace, copiesIn filters
-// its Secrets). The index name and key are spelled as controller-runtime's
-// cache reader looks them up for client.MatchingFields (FieldIndexName and
-// KeyToNamespacedKey in its pkg/cache/internal); if that changed, the lookup
-// would fail or find nothing and every suite that syncs a copy would fail.
+// controller-runtime's spelling of a field index and of its cluster-wide key
+// (see indexClusterWide).
 const (
 	crFieldIndexPrefix = "field:"
 	crAllNamespacesKey = "__all_namespaces/"
@@ -251,14 +254,12 @@ func (o *Operator) heldNamespaces(ctx context.Context, uid types.UID) ([]string,
 	for i := range copies {
 		set[copies[i].Namespace] = struct{}{}
 	}
-	sas, err := o.records.ByIndex(recordIndex, string(uid))
-	if err != nil {
+	sas := &corev1.ServiceAccountList{}
+	if err := o.Client.List(ctx, sas, client.MatchingFields{recordIndex: string(uid)}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	for _, obj := range sas {
-		if sa, ok := obj.(*corev1.ServiceAccount); ok { // read only: the cache's own object
-			set[sa.Namespace] = struct{}{}
-		}
+	for i := range sas.Items {
+		set[sas.Items[i].Namespace] = struct{}{}
 	}
 	return slices.Sorted(maps.Keys(set)), nil
 }
