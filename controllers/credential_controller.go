@@ -47,11 +47,11 @@ const leftoverRecheck = time.Second
 func (o *Operator) setupCredentialController(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(CredentialControllerName).
-		Watches(&registryv1alpha1.RegistryCredential{}, credentialsOnCredential()).
+		Watches(&registryv1alpha1.RegistryCredential{}, o.credentialsOnCredential()).
 		Watches(&corev1.Namespace{}, o.credentialsOnNamespace()).
 		Watches(&corev1.ServiceAccount{}, o.credentialsOnServiceAccount()).
 		Watches(&corev1.Secret{}, o.credentialsOnSecret()).
-		WatchesRawSource(crsource.TypedChannel(o.statusWake, credentialsOnWake())).
+		WatchesRawSource(crsource.TypedChannel(o.statusWake, o.credentialsOnWake())).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(o.CredentialWorkers, 1),
 			RateLimiter:             rateLimiter[reconcile.Request](),
@@ -96,10 +96,12 @@ func (r credentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 	}
+	began := time.Now()
 	sum, err := r.summarize(ctx, rc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.pace.observe(rc.UID, time.Since(began))
 	return ctrl.Result{}, r.writeStatus(ctx, rc, sum)
 }
 
@@ -197,6 +199,7 @@ func (o *Operator) forget(ctx context.Context, name string) {
 	}
 	isLive := func(uid types.UID) bool { return live[uid] }
 	o.failures.retain(isLive)
+	o.pace.retain(isLive)
 	o.sources.retain(isLive)
 	o.metrics.retain(isLive)
 }

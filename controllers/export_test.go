@@ -24,10 +24,10 @@ import (
 )
 
 // StateSizes reports how much the operator keeps in process: failure book
-// entries, remembered source checks, compiled credentials and propagation
-// timers (for tests).
-func (o *Operator) StateSizes() [4]int {
-	return [4]int{o.failures.len(), o.sources.len(), o.Credentials.Len(), o.metrics.rollouts.len()}
+// entries, remembered source checks, compiled credentials, propagation
+// timers and status paces (for tests).
+func (o *Operator) StateSizes() [5]int {
+	return [5]int{o.failures.len(), o.sources.len(), o.Credentials.Len(), o.metrics.rollouts.len(), o.pace.len()}
 }
 
 // OwnedCopies, CopiesIn and HeldNamespaces expose the index lookups (for

@@ -187,12 +187,12 @@ func TestForeignSecretTakesTheName(t *testing.T) {
 }
 
 // What the process keeps (failure book, source checks, compiled
-// credentials, propagation timers) goes back to its size once the namespaces and credentials it
-// was about are deleted.
+// credentials, propagation timers, status paces) goes back to its size once
+// the namespaces and credentials it was about are deleted.
 func TestProcessStateForgotten(t *testing.T) {
 	g := NewWithT(t)
 	// the earlier tests' credentials are deleted: nothing of them is kept.
-	var before [4]int
+	var before [5]int
 	g.Eventually(mgr.operator.StateSizes, wait, tick).Should(Equal(before))
 	src := newSource(t, uniq("src"), "private-registry.io", nil)
 	group := uniq("state")
@@ -206,6 +206,7 @@ func TestProcessStateForgotten(t *testing.T) {
 	g.Expect(during[1]).To(BeNumerically(">", before[1]), "source checks")
 	g.Expect(during[2]).To(BeNumerically(">", before[2]), "compiled credentials")
 	g.Expect(during[3]).To(BeNumerically(">", before[3]), "propagation timers")
+	g.Expect(during[4]).To(BeNumerically(">", before[4]), "status paces")
 
 	g.Expect(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nss[0]}})).To(Succeed())
 	g.Eventually(func() int { return mgr.operator.StateSizes()[0] }, wait, tick).Should(Equal(before[0]), "failure of a deleted namespace forgotten")

@@ -68,6 +68,7 @@ type Operator struct {
 
 	sources  sourceChecks
 	failures failureBook
+	pace     statusPace
 	metrics  *credentialMetrics
 	// statusWake carries the names of RegistryCredentials whose failure book
 	// entries changed, from the pair controller to the credential
@@ -79,7 +80,8 @@ type Operator struct {
 const (
 	// statusDelay is how long a status summary waits after the change that
 	// asked for it, so a burst of changes (a fan-out's thousands of watch
-	// events) makes one summary, not one per change.
+	// events) makes one summary, not one per change; longer for a
+	// RegistryCredential whose summaries are expensive (statusPace).
 	statusDelay = time.Second
 	// conflictRetry is how soon a work item whose optimistic lock failed (the
 	// cache was behind the object) runs again, as cluster-api does.

@@ -19,6 +19,7 @@ package controllers
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,6 +107,37 @@ func TestSourceChecks(t *testing.T) {
 	s.retain(func(uid types.UID) bool { return uid == "b" })
 	if s.len() != 1 {
 		t.Fatalf("%d checks kept after a credential went", s.len())
+	}
+}
+
+func TestStatusPace(t *testing.T) {
+	var p statusPace
+	if got := p.delay("unknown"); got != statusDelay {
+		t.Fatalf("delay before any summary = %s, want statusDelay", got)
+	}
+	cases := []struct {
+		took, want time.Duration
+	}{
+		{0, statusDelay},
+		{5 * time.Millisecond, statusDelay}, // cheap: statusDelay
+		{statusDelay / statusCostFactor, statusDelay},
+		{100 * time.Millisecond, statusCostFactor * 100 * time.Millisecond},
+		{250 * time.Millisecond, 5 * time.Second}, // 10,000 namespaces on a busy machine
+		{time.Second, maxStatusDelay},             // bounded
+	}
+	for _, tc := range cases {
+		p.observe("a", tc.took)
+		if got := p.delay("a"); got != tc.want {
+			t.Errorf("summary took %s: next after %s, want %s", tc.took, got, tc.want)
+		}
+	}
+	p.observe("b", time.Millisecond)
+	if p.len() != 2 {
+		t.Fatalf("%d paces for 2 credentials", p.len())
+	}
+	p.retain(func(uid types.UID) bool { return uid == "b" })
+	if p.len() != 1 || p.delay("a") != statusDelay {
+		t.Fatalf("after a went: %d paces, a's delay %s", p.len(), p.delay("a"))
 	}
 }
 

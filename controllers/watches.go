@@ -500,13 +500,14 @@ func controllerName(s *corev1.Secret) string {
 
 // credentialsOnCredential: a RegistryCredential created, deleted or changed
 // in spec or lifecycle is summarised at once. Every other change, our own
-// status writes included, asks for a summary after statusDelay: the summary
+// status writes included, asks for a summary after statusDelay (or its
+// statusPace): the summary
 // after a write compares with what was written, so a write that landed while
 // its response was lost (an API server going away) is corrected (the fault
 // suite saw a status left with stale failures without it), and during a
 // fan-out the status is written about once per statusDelay, not once per
 // round trip.
-func credentialsOnCredential() handler.TypedEventHandler[client.Object, reconcile.Request] {
+func (o *Operator) credentialsOnCredential() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	now := func(_ context.Context, rc *registryv1alpha1.RegistryCredential, q credentialQueue) {
 		q.Add(credentialRequest(rc.Name))
 	}
@@ -517,7 +518,7 @@ func credentialsOnCredential() handler.TypedEventHandler[client.Object, reconcil
 			case lifecycleChanged(old, rc):
 				q.Add(credentialRequest(rc.Name))
 			default:
-				q.AddAfter(credentialRequest(rc.Name), statusDelay)
+				q.AddAfter(credentialRequest(rc.Name), o.pace.delay(rc.UID))
 			}
 		},
 		now)
@@ -534,7 +535,7 @@ func lifecycleChanged(old, rc *registryv1alpha1.RegistryCredential) bool {
 func (o *Operator) credentialsOnNamespace() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	on := func(_ context.Context, ns *corev1.Namespace, q credentialQueue) {
 		for _, c := range o.Credentials.Selecting(ns.Name, ns.Labels) {
-			q.AddAfter(credentialRequest(c.Name), statusDelay)
+			q.AddAfter(credentialRequest(c.Name), o.pace.delay(c.UID))
 		}
 	}
 	return typedFuncs(on,
@@ -543,7 +544,7 @@ func (o *Operator) credentialsOnNamespace() handler.TypedEventHandler[client.Obj
 				return
 			}
 			for _, name := range o.selectingEither(old, ns) {
-				q.AddAfter(credentialRequest(name), statusDelay)
+				q.AddAfter(credentialRequest(name), o.statusDelayFor(name))
 			}
 		},
 		on)
@@ -555,7 +556,7 @@ func (o *Operator) credentialsOnServiceAccount() handler.TypedEventHandler[clien
 	on := func(ctx context.Context, sa *corev1.ServiceAccount, q credentialQueue) {
 		if ns, ok := o.namespaceFor(ctx, sa.Namespace); ok {
 			for _, c := range o.Credentials.Selecting(ns.Name, ns.Labels) {
-				q.AddAfter(credentialRequest(c.Name), statusDelay)
+				q.AddAfter(credentialRequest(c.Name), o.pace.delay(c.UID))
 			}
 		}
 		for _, name := range recordedCredentials(sa) {
@@ -575,14 +576,14 @@ func (o *Operator) credentialsOnServiceAccount() handler.TypedEventHandler[clien
 }
 
 // wakeForHeld asks for the credential's summary: at once while it is being
-// deleted (its finalizer waits for what it holds to go), else after
-// statusDelay.
+// deleted (its finalizer waits for what it holds to go), else after its
+// status delay.
 func (o *Operator) wakeForHeld(name string, q credentialQueue) {
 	if c := o.Credentials.Get(name); c != nil && c.Deleting() {
 		q.Add(credentialRequest(name))
 		return
 	}
-	q.AddAfter(credentialRequest(name), statusDelay)
+	q.AddAfter(credentialRequest(name), o.statusDelayFor(name))
 }
 
 // credentialsOnSecret: a source change is reported at once; a copy's change
@@ -607,10 +608,10 @@ func (o *Operator) credentialsOnSecret() handler.TypedEventHandler[client.Object
 }
 
 // credentialsOnWake: the failure book changed.
-func credentialsOnWake() handler.TypedEventHandler[string, reconcile.Request] {
+func (o *Operator) credentialsOnWake() handler.TypedEventHandler[string, reconcile.Request] {
 	return handler.TypedFuncs[string, reconcile.Request]{
 		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[string], q credentialQueue) {
-			q.AddAfter(credentialRequest(e.Object), statusDelay)
+			q.AddAfter(credentialRequest(e.Object), o.statusDelayFor(e.Object))
 		},
 	}
 }
