@@ -43,6 +43,7 @@ import (
 	"github.com/regcred/regcred-operator/controllers"
 	"github.com/regcred/regcred-operator/internal/credset"
 	"github.com/regcred/regcred-operator/internal/kubeclient"
+	"github.com/regcred/regcred-operator/internal/memrelease"
 	"github.com/regcred/regcred-operator/internal/metricsauth"
 	"github.com/regcred/regcred-operator/internal/version"
 )
@@ -237,6 +238,11 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 
+	// after a burst of work (fan-out, rotation, start), give its garbage back
+	// to the operating system instead of keeping it until the next one.
+	if err := mgr.Add(&memrelease.Releaser{Log: ctrl.Log.WithName("memory")}); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
