@@ -35,7 +35,9 @@ const idleConnTimeout = 5 * time.Second
 
 // Options tune the client.
 type Options struct {
-	// QPS and Burst are the client-side rate limit; a negative QPS turns it off.
+	// QPS and Burst are the client-side rate limit; a negative QPS turns it
+	// off. client-go builds one limiter per REST client and controller-runtime
+	// one REST client per kind, so the limit holds for each kind apart.
 	QPS   float64
 	Burst int
 	// Compression asks the API server to gzip lists and watch streams.
