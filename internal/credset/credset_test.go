@@ -48,8 +48,10 @@ func names(cs []*Credential) []string {
 	return out
 }
 
-// TestSet follows a fake cache through creates, a spec change, a bad spec
-// and a deletion.
+// TestSet drives Refresh by hand over a fake reader through creates, a spec
+// change, a bad spec and a deletion. The fake is what lets a spec the
+// compiler refuses exist at all (the API server's validation rejects it);
+// TestFollow runs the same Set on a real API server through an informer.
 func TestSet(t *testing.T) {
 	ctx := context.Background()
 	scheme := runtime.NewScheme()
