@@ -31,6 +31,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/credset"
 	"github.com/regcred/regcred-operator/internal/selection"
 )
 
@@ -309,9 +310,14 @@ func (p *statusPace) len() int {
 }
 
 // statusDelayFor is how long the next status summary of the named
-// RegistryCredential waits (statusDelay when it is not known yet).
+// RegistryCredential waits.
 func (o *Operator) statusDelayFor(name string) time.Duration {
-	c := o.Credentials.Get(name)
+	return o.statusDelayOf(o.Credentials.Get(name))
+}
+
+// statusDelayOf is statusDelayFor of a compiled credential (statusDelay for
+// nil: not known yet).
+func (o *Operator) statusDelayOf(c *credset.Credential) time.Duration {
 	if c == nil {
 		return statusDelay
 	}

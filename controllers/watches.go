@@ -579,11 +579,12 @@ func (o *Operator) credentialsOnServiceAccount() handler.TypedEventHandler[clien
 // deleted (its finalizer waits for what it holds to go), else after its
 // status delay.
 func (o *Operator) wakeForHeld(name string, q credentialQueue) {
-	if c := o.Credentials.Get(name); c != nil && c.Deleting() {
+	c := o.Credentials.Get(name)
+	if c != nil && c.Deleting() {
 		q.Add(credentialRequest(name))
 		return
 	}
-	q.AddAfter(credentialRequest(name), o.statusDelayFor(name))
+	q.AddAfter(credentialRequest(name), o.statusDelayOf(c))
 }
 
 // credentialsOnSecret: a source change is reported at once; a copy's change

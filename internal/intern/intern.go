@@ -90,9 +90,13 @@ func (t *Table) added() {
 	t.n++
 }
 
-// shared returns the value m holds under the content key in t.buf, or
-// stores v there and returns it. Called with mu held.
-func shared[V any](t *Table, m map[string]V, v V) V {
+// shared returns the value m holds for v's content, or stores v there and
+// returns it. key appends v's content key to the buffer it is given; it runs
+// with mu held, so it may use the table's scratch space.
+func shared[V any](t *Table, m map[string]V, v V, key func([]byte) []byte) V {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = key(t.buf[:0])
 	if old, ok := m[string(t.buf)]; ok {
 		return old
 	}
@@ -122,19 +126,18 @@ func (t *Table) Map(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.keys = t.keys[:0]
-	for k := range m {
-		t.keys = append(t.keys, k)
-	}
-	slices.Sort(t.keys)
-	t.buf = t.buf[:0]
-	for _, k := range t.keys {
-		t.buf = appendField(t.buf, k)
-		t.buf = appendField(t.buf, m[k])
-	}
-	return shared(t, t.maps, m)
+	return shared(t, t.maps, m, func(b []byte) []byte {
+		t.keys = t.keys[:0]
+		for k := range m {
+			t.keys = append(t.keys, k)
+		}
+		slices.Sort(t.keys)
+		for _, k := range t.keys {
+			b = appendField(b, k)
+			b = appendField(b, m[k])
+		}
+		return b
+	})
 }
 
 // OwnerReferences returns the shared list equal to refs (same order).
@@ -142,18 +145,17 @@ func (t *Table) OwnerReferences(refs []metav1.OwnerReference) []metav1.OwnerRefe
 	if len(refs) == 0 {
 		return refs
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = t.buf[:0]
-	for i := range refs {
-		r := &refs[i]
-		t.buf = appendField(t.buf, r.APIVersion)
-		t.buf = appendField(t.buf, r.Kind)
-		t.buf = appendField(t.buf, r.Name)
-		t.buf = appendField(t.buf, string(r.UID))
-		t.buf = append(t.buf, flag(r.Controller), flag(r.BlockOwnerDeletion))
-	}
-	return shared(t, t.refs, refs)
+	return shared(t, t.refs, refs, func(b []byte) []byte {
+		for i := range refs {
+			r := &refs[i]
+			b = appendField(b, r.APIVersion)
+			b = appendField(b, r.Kind)
+			b = appendField(b, r.Name)
+			b = appendField(b, string(r.UID))
+			b = append(b, flag(r.Controller), flag(r.BlockOwnerDeletion))
+		}
+		return b
+	})
 }
 
 // LocalObjectReferences returns the shared list equal to refs (same order),
@@ -162,13 +164,12 @@ func (t *Table) LocalObjectReferences(refs []corev1.LocalObjectReference) []core
 	if len(refs) == 0 {
 		return refs
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = t.buf[:0]
-	for i := range refs {
-		t.buf = appendField(t.buf, refs[i].Name)
-	}
-	return shared(t, t.pulls, refs)
+	return shared(t, t.pulls, refs, func(b []byte) []byte {
+		for i := range refs {
+			b = appendField(b, refs[i].Name)
+		}
+		return b
+	})
 }
 
 // appendField appends s with its length first, so that no two different

@@ -18,12 +18,12 @@ package memrelease
 
 import (
 	"context"
-	"runtime"
 	"runtime/metrics"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	. "github.com/onsi/gomega"
 )
 
 func TestBurstsOver(t *testing.T) {
@@ -86,14 +86,7 @@ func TestReleaserReleasesAfterABurst(t *testing.T) {
 		sink = make([]byte, 1<<20) // 64 MiB of garbage
 	}
 	sink = nil
-	deadline := time.Now().Add(10 * time.Second)
-	for r.Releases() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no release within 10 s of a 64 MiB burst")
-		}
-		runtime.Gosched()
-		time.Sleep(5 * time.Millisecond) // polling
-	}
+	NewWithT(t).Eventually(r.Releases, 10*time.Second, 5*time.Millisecond).Should(BeNumerically(">", 0), "a release after a 64 MiB burst")
 	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(s)
 	if free := s[0].Value.Uint64(); free > 8<<20 {
