@@ -27,14 +27,21 @@ import (
 
 // coreMappings are the core/v1 kinds the operator reads on every work item,
 // with their resources and scopes as the Kubernetes API defines them (v1 is
-// stable: these never change).
+// stable: these never change). The list kinds are there because
+// controller-runtime's cache asks about the list type on every List of a
+// type cached per namespace (copiesIn, once per work item); they get the
+// answer the dynamic mapper gives them (a resource guessed from the kind,
+// the item's scope).
 var coreMappings = map[string]struct {
 	resource string
 	scope    meta.RESTScope
 }{
-	"Secret":         {"secrets", meta.RESTScopeNamespace},
-	"ServiceAccount": {"serviceaccounts", meta.RESTScopeNamespace},
-	"Namespace":      {"namespaces", meta.RESTScopeRoot},
+	"Secret":             {"secrets", meta.RESTScopeNamespace},
+	"ServiceAccount":     {"serviceaccounts", meta.RESTScopeNamespace},
+	"Namespace":          {"namespaces", meta.RESTScopeRoot},
+	"SecretList":         {"secretlists", meta.RESTScopeNamespace},
+	"ServiceAccountList": {"serviceaccountlists", meta.RESTScopeNamespace},
+	"NamespaceList":      {"namespacelists", meta.RESTScopeRoot},
 }
 
 // NewRESTMapper is controller-runtime's dynamic REST mapper that answers the

@@ -20,7 +20,9 @@ import (
 	"reflect"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -80,5 +82,44 @@ func TestRESTMapperAgreesWithDiscovery(t *testing.T) {
 	}
 	if !reflect.DeepEqual(coreMappings["Namespace"].scope, meta.RESTScopeRoot) {
 		t.Fatal("Namespace must be cluster-scoped")
+	}
+}
+
+// unreachableMapper fails every question: what coreMapper answers itself
+// never reaches it.
+type unreachableMapper struct{ meta.RESTMapper }
+
+func (unreachableMapper) RESTMapping(gk schema.GroupKind, _ ...string) (*meta.RESTMapping, error) {
+	return nil, &meta.NoKindMatchError{GroupKind: gk}
+}
+
+// TestCacheQuestionsAnsweredLocally: the questions controller-runtime's
+// cache asks on every Get and List of our core kinds (is the object, or the
+// list, namespaced?) are answered without the dynamic mapper, which
+// allocates a fresh answer each time.
+func TestCacheQuestionsAnsweredLocally(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	m := coreMapper{RESTMapper: unreachableMapper{}}
+	for _, tc := range []struct {
+		obj        runtime.Object
+		namespaced bool
+	}{
+		{&corev1.Secret{}, true},
+		{&corev1.SecretList{}, true},
+		{&corev1.ServiceAccount{}, true},
+		{&corev1.ServiceAccountList{}, true},
+		{&corev1.Namespace{}, false},
+		{&corev1.NamespaceList{}, false},
+	} {
+		got, err := apiutil.IsObjectNamespaced(tc.obj, scheme, m)
+		if err != nil || got != tc.namespaced {
+			t.Errorf("IsObjectNamespaced(%T) = %v, %v; want %v", tc.obj, got, err, tc.namespaced)
+		}
+	}
+	if _, err := apiutil.IsObjectNamespaced(&corev1.ConfigMapList{}, scheme, m); err == nil {
+		t.Error("a ConfigMapList must go to the dynamic mapper")
 	}
 }
