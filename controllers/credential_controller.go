@@ -97,11 +97,15 @@ func (r credentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 	}
 	began := time.Now()
+	// a new spec is reported at once; other changes wait for their pace.
+	if wait := r.pace.wait(rc.UID, began); wait > 0 && rc.Status.ObservedGeneration == rc.Generation {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	sum, err := r.summarize(ctx, rc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.pace.observe(rc.UID, time.Since(began))
+	r.pace.observe(rc.UID, began, time.Since(began))
 	return ctrl.Result{}, r.writeStatus(ctx, rc, sum)
 }
 

@@ -78,9 +78,9 @@ type Operator struct {
 
 // Timing of work items.
 const (
-	// statusDelay is how long a status summary waits after the change that
-	// asked for it, so a burst of changes (a fan-out's thousands of watch
-	// events) makes one summary, not one per change; longer for a
+	// statusDelay is the least time between two status summaries of one
+	// RegistryCredential, so a burst of changes (a fan-out's thousands of
+	// watch events) makes a few summaries, not one per change; longer for a
 	// RegistryCredential whose summaries are expensive (statusPace).
 	statusDelay = time.Second
 	// conflictRetry is how soon a work item whose optimistic lock failed (the

@@ -110,34 +110,56 @@ func TestSourceChecks(t *testing.T) {
 	}
 }
 
-func TestStatusPace(t *testing.T) {
-	var p statusPace
-	if got := p.delay("unknown"); got != statusDelay {
-		t.Fatalf("delay before any summary = %s, want statusDelay", got)
-	}
+func TestStatusPaceWait(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	cases := []struct {
-		took, want time.Duration
+		name string
+		book paceBook
+		now  time.Duration // after t0
+		want time.Duration
 	}{
-		{0, statusDelay},
-		{5 * time.Millisecond, statusDelay}, // cheap: statusDelay
-		{statusDelay / statusCostFactor, statusDelay},
-		{100 * time.Millisecond, statusCostFactor * 100 * time.Millisecond},
-		{250 * time.Millisecond, 5 * time.Second}, // 10,000 namespaces on a busy machine
-		{time.Second, maxStatusDelay},             // bounded
+		{"never summarised", paceBook{changed: at(0)}, 0, 0},
+		{"within statusDelay of the last", paceBook{summarised: at(0), took: time.Millisecond}, 300 * time.Millisecond, statusDelay - 300*time.Millisecond},
+		{"expensive: spaced by its cost", paceBook{summarised: at(0), took: 100 * time.Millisecond}, 1500 * time.Millisecond, statusCostFactor*100*time.Millisecond - 1500*time.Millisecond},
+		{"cost spacing is bounded", paceBook{summarised: at(0), took: time.Second}, 9 * time.Second, maxStatusDelay - 9*time.Second},
+		{"spaced, changes quiet", paceBook{summarised: at(0), took: time.Millisecond, changed: at(900 * time.Millisecond)}, 1200 * time.Millisecond, 0},
+		{"spaced, a change just now: quiet first", paceBook{summarised: at(0), took: time.Millisecond, changed: at(1200 * time.Millisecond)}, 1200 * time.Millisecond, statusQuiet},
+		{"spaced, changes going on", paceBook{summarised: at(0), took: time.Millisecond, changed: at(1900 * time.Millisecond)}, 2 * time.Second, statusQuiet - 100*time.Millisecond},
+		{"changes going on: progress", paceBook{summarised: at(0), took: time.Millisecond, changed: at(statusProgressEvery)}, statusProgressEvery, 0},
+		{"progress due soon", paceBook{summarised: at(0), took: time.Millisecond, changed: at(4900 * time.Millisecond)}, 4900 * time.Millisecond, 100 * time.Millisecond},
+		{"progress waits for a longer cost spacing", paceBook{summarised: at(0), took: 400 * time.Millisecond, changed: at(7 * time.Second)}, 7 * time.Second, time.Second},
 	}
 	for _, tc := range cases {
-		p.observe("a", tc.took)
-		if got := p.delay("a"); got != tc.want {
-			t.Errorf("summary took %s: next after %s, want %s", tc.took, got, tc.want)
+		if got := tc.book.wait(at(tc.now)); got != tc.want {
+			t.Errorf("%s: wait %s, want %s", tc.name, got, tc.want)
 		}
 	}
-	p.observe("b", time.Millisecond)
+}
+
+func TestStatusPace(t *testing.T) {
+	var p statusPace
+	now := time.Now()
+	if got := p.wait("unknown", now); got != 0 {
+		t.Fatalf("wait before any summary = %s, want 0", got)
+	}
+	if got := p.wake("a", now); got != statusQuiet {
+		t.Fatalf("wake before any summary: the item looks after %s, want statusQuiet", got)
+	}
+	p.observe("a", now, 100*time.Millisecond)
+	if got, want := p.wake("a", now.Add(time.Second)), time.Second; got != want {
+		t.Fatalf("wake 1 s after a summary that took 100 ms: after %s, want %s (cost spacing)", got, want)
+	}
+	if got := p.wait("a", now.Add(time.Second)); got != time.Second {
+		t.Fatalf("wait = %s", got)
+	}
+	p.observe("b", now, time.Millisecond)
 	if p.len() != 2 {
-		t.Fatalf("%d paces for 2 credentials", p.len())
+		t.Fatalf("%d books for 2 credentials", p.len())
 	}
 	p.retain(func(uid types.UID) bool { return uid == "b" })
-	if p.len() != 1 || p.delay("a") != statusDelay {
-		t.Fatalf("after a went: %d paces, a's delay %s", p.len(), p.delay("a"))
+	if p.len() != 1 || p.wait("a", now) != 0 {
+		t.Fatalf("after a went: %d books, a waits %s", p.len(), p.wait("a", now))
 	}
 }
 

@@ -261,65 +261,118 @@ const (
 	// maxStatusDelay bounds that spacing: the status is at most this far
 	// behind the cache.
 	maxStatusDelay = 10 * time.Second
+	// statusQuiet: once the changes that concern a RegistryCredential have
+	// been quiet this long, the burst they made (a fan-out, a rotation) is
+	// taken as over and summarised. A fan-out's watch events come every few
+	// milliseconds.
+	statusQuiet = 250 * time.Millisecond
+	// statusProgressEvery: while changes keep coming, a summary this often
+	// (or at the cost-based spacing when that is longer) shows the progress.
+	statusProgressEvery = 5 * time.Second
 )
 
-// statusPace is how long a RegistryCredential's next status summary waits
-// after the change that asks for it: statusDelay, or statusCostFactor times
-// its last summary when that is longer. One duration per RegistryCredential
-// summarised, keyed by UID and dropped when it goes (retain); only timing,
-// so after a restart every summary starts at statusDelay again.
+// statusPace decides when a RegistryCredential's status summary runs: not
+// sooner than statusDelay, or statusCostFactor times what its last one
+// took, after the last one; then as soon as the changes that asked for it
+// have been quiet for statusQuiet, or, while they go on, every
+// statusProgressEvery. So a burst of changes is summarised once it is over
+// and every few seconds while it lasts, not once a second all through it.
+// One book per RegistryCredential summarised, keyed by UID and dropped when
+// it goes (retain); only timing, so after a restart the first summary of
+// each runs at once.
 type statusPace struct {
-	mu   sync.Mutex
-	last map[types.UID]time.Duration
+	mu    sync.Mutex
+	books map[types.UID]paceBook
 }
 
-// observe records how long a summary of uid took.
-func (p *statusPace) observe(uid types.UID, took time.Duration) {
+// paceBook is what statusPace keeps of one RegistryCredential.
+type paceBook struct {
+	took       time.Duration // what its last summary took
+	summarised time.Time     // when its last summary began (zero: none yet)
+	changed    time.Time     // the last change that asked for a summary
+}
+
+// wait is how long the summary should still wait at now (0: run it).
+func (b paceBook) wait(now time.Time) time.Duration {
+	if b.summarised.IsZero() {
+		return 0
+	}
+	since := now.Sub(b.summarised)
+	spacing := min(max(statusCostFactor*b.took, statusDelay), maxStatusDelay)
+	if since < spacing {
+		return spacing - since
+	}
+	quiet := now.Sub(b.changed)
+	progress := max(statusProgressEvery, spacing)
+	if quiet < statusQuiet && since < progress {
+		return min(statusQuiet-quiet, progress-since)
+	}
+	return 0
+}
+
+// wake records, at now, a change that asks for a summary of uid, and
+// returns how long the work item waits before it looks (wait decides then).
+func (p *statusPace) wake(uid types.UID, now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.last == nil {
-		p.last = map[types.UID]time.Duration{}
+	if p.books == nil {
+		p.books = map[types.UID]paceBook{}
 	}
-	p.last[uid] = took
+	b := p.books[uid]
+	b.changed = now
+	p.books[uid] = b
+	return max(b.wait(now), statusQuiet)
 }
 
-// delay is how long the next summary of uid waits.
-func (p *statusPace) delay(uid types.UID) time.Duration {
+// wait is how long the summary of uid should still wait at now.
+func (p *statusPace) wait(uid types.UID, now time.Time) time.Duration {
 	p.mu.Lock()
-	took := p.last[uid]
-	p.mu.Unlock()
-	return min(max(statusCostFactor*took, statusDelay), maxStatusDelay)
+	defer p.mu.Unlock()
+	return p.books[uid].wait(now)
+}
+
+// observe records a summary of uid that began at began and took took.
+func (p *statusPace) observe(uid types.UID, began time.Time, took time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.books == nil {
+		p.books = map[types.UID]paceBook{}
+	}
+	b := p.books[uid]
+	b.summarised, b.took = began, took
+	p.books[uid] = b
 }
 
 // retain forgets the RegistryCredentials not in live.
 func (p *statusPace) retain(live func(types.UID) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for uid := range p.last {
+	for uid := range p.books {
 		if !live(uid) {
-			delete(p.last, uid)
+			delete(p.books, uid)
 		}
 	}
 }
 
-// len is the number of RegistryCredentials with a recorded summary.
+// len is the number of RegistryCredentials with a book.
 func (p *statusPace) len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.last)
+	return len(p.books)
 }
 
-// statusDelayFor is how long the next status summary of the named
-// RegistryCredential waits.
-func (o *Operator) statusDelayFor(name string) time.Duration {
-	return o.statusDelayOf(o.Credentials.Get(name))
+// statusWakeFor records a change that asks for a summary of the named
+// RegistryCredential and returns how long its work item waits (see
+// statusPace).
+func (o *Operator) statusWakeFor(name string) time.Duration {
+	return o.statusWakeOf(o.Credentials.Get(name))
 }
 
-// statusDelayOf is statusDelayFor of a compiled credential (statusDelay for
-// nil: not known yet).
-func (o *Operator) statusDelayOf(c *credset.Credential) time.Duration {
+// statusWakeOf is statusWakeFor of a compiled credential (nil: not known
+// yet, nothing to record).
+func (o *Operator) statusWakeOf(c *credset.Credential) time.Duration {
 	if c == nil {
-		return statusDelay
+		return statusQuiet
 	}
-	return o.pace.delay(c.UID)
+	return o.pace.wake(c.UID, time.Now())
 }

@@ -500,13 +500,12 @@ func controllerName(s *corev1.Secret) string {
 
 // credentialsOnCredential: a RegistryCredential created, deleted or changed
 // in spec or lifecycle is summarised at once. Every other change, our own
-// status writes included, asks for a summary after statusDelay (or its
-// statusPace): the summary
-// after a write compares with what was written, so a write that landed while
-// its response was lost (an API server going away) is corrected (the fault
-// suite saw a status left with stale failures without it), and during a
-// fan-out the status is written about once per statusDelay, not once per
-// round trip.
+// status writes included, asks for a summary when its statusPace allows:
+// the summary after a write compares with what was written, so a write that
+// landed while its response was lost (an API server going away) is
+// corrected (the fault suite saw a status left with stale failures without
+// it), and a fan-out's status is written when it is over and every few
+// seconds while it lasts, not once per round trip.
 func (o *Operator) credentialsOnCredential() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	now := func(_ context.Context, rc *registryv1alpha1.RegistryCredential, q credentialQueue) {
 		q.Add(credentialRequest(rc.Name))
@@ -518,7 +517,7 @@ func (o *Operator) credentialsOnCredential() handler.TypedEventHandler[client.Ob
 			case lifecycleChanged(old, rc):
 				q.Add(credentialRequest(rc.Name))
 			default:
-				q.AddAfter(credentialRequest(rc.Name), o.pace.delay(rc.UID))
+				q.AddAfter(credentialRequest(rc.Name), o.pace.wake(rc.UID, time.Now()))
 			}
 		},
 		now)
@@ -535,7 +534,7 @@ func lifecycleChanged(old, rc *registryv1alpha1.RegistryCredential) bool {
 func (o *Operator) credentialsOnNamespace() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	on := func(_ context.Context, ns *corev1.Namespace, q credentialQueue) {
 		for _, c := range o.Credentials.Selecting(ns.Name, ns.Labels) {
-			q.AddAfter(credentialRequest(c.Name), o.pace.delay(c.UID))
+			q.AddAfter(credentialRequest(c.Name), o.pace.wake(c.UID, time.Now()))
 		}
 	}
 	return typedFuncs(on,
@@ -544,7 +543,7 @@ func (o *Operator) credentialsOnNamespace() handler.TypedEventHandler[client.Obj
 				return
 			}
 			for _, name := range o.selectingEither(old, ns) {
-				q.AddAfter(credentialRequest(name), o.statusDelayFor(name))
+				q.AddAfter(credentialRequest(name), o.statusWakeFor(name))
 			}
 		},
 		on)
@@ -556,7 +555,7 @@ func (o *Operator) credentialsOnServiceAccount() handler.TypedEventHandler[clien
 	on := func(ctx context.Context, sa *corev1.ServiceAccount, q credentialQueue) {
 		if ns, ok := o.namespaceFor(ctx, sa.Namespace); ok {
 			for _, c := range o.Credentials.Selecting(ns.Name, ns.Labels) {
-				q.AddAfter(credentialRequest(c.Name), o.pace.delay(c.UID))
+				q.AddAfter(credentialRequest(c.Name), o.pace.wake(c.UID, time.Now()))
 			}
 		}
 		for _, name := range recordedCredentials(sa) {
@@ -577,14 +576,14 @@ func (o *Operator) credentialsOnServiceAccount() handler.TypedEventHandler[clien
 
 // wakeForHeld asks for the credential's summary: at once while it is being
 // deleted (its finalizer waits for what it holds to go), else after its
-// status delay.
+// pace.
 func (o *Operator) wakeForHeld(name string, q credentialQueue) {
 	c := o.Credentials.Get(name)
 	if c != nil && c.Deleting() {
 		q.Add(credentialRequest(name))
 		return
 	}
-	q.AddAfter(credentialRequest(name), o.statusDelayOf(c))
+	q.AddAfter(credentialRequest(name), o.statusWakeOf(c))
 }
 
 // credentialsOnSecret: a source change is reported at once; a copy's change
@@ -612,7 +611,7 @@ func (o *Operator) credentialsOnSecret() handler.TypedEventHandler[client.Object
 func (o *Operator) credentialsOnWake() handler.TypedEventHandler[string, reconcile.Request] {
 	return handler.TypedFuncs[string, reconcile.Request]{
 		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[string], q credentialQueue) {
-			q.AddAfter(credentialRequest(e.Object), o.statusDelayFor(e.Object))
+			q.AddAfter(credentialRequest(e.Object), o.statusWakeFor(e.Object))
 		},
 	}
 }
