@@ -534,7 +534,7 @@ func lifecycleChanged(old, rc *registryv1alpha1.RegistryCredential) bool {
 func (o *Operator) credentialsOnNamespace() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	on := func(_ context.Context, ns *corev1.Namespace, q credentialQueue) {
 		for _, c := range o.Credentials.Selecting(ns.Name, ns.Labels) {
-			q.AddAfter(credentialRequest(c.Name), o.pace.wake(c.UID, time.Now()))
+			q.AddAfter(credentialRequest(c.Name), o.statusWakeOf(c))
 		}
 	}
 	return typedFuncs(on,
@@ -555,7 +555,7 @@ func (o *Operator) credentialsOnServiceAccount() handler.TypedEventHandler[clien
 	on := func(ctx context.Context, sa *corev1.ServiceAccount, q credentialQueue) {
 		if ns, ok := o.namespaceFor(ctx, sa.Namespace); ok {
 			for _, c := range o.Credentials.Selecting(ns.Name, ns.Labels) {
-				q.AddAfter(credentialRequest(c.Name), o.pace.wake(c.UID, time.Now()))
+				q.AddAfter(credentialRequest(c.Name), o.statusWakeOf(c))
 			}
 		}
 		for _, name := range recordedCredentials(sa) {
