@@ -313,14 +313,7 @@ func (b paceBook) wait(now time.Time) time.Duration {
 // wake records, at now, a change that asks for a summary of uid, and
 // returns how long the work item waits before it looks (wait decides then).
 func (p *statusPace) wake(uid types.UID, now time.Time) time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.books == nil {
-		p.books = map[types.UID]paceBook{}
-	}
-	b := p.books[uid]
-	b.changed = now
-	p.books[uid] = b
+	b := p.edit(uid, func(b *paceBook) { b.changed = now })
 	return max(b.wait(now), statusQuiet)
 }
 
@@ -333,14 +326,20 @@ func (p *statusPace) wait(uid types.UID, now time.Time) time.Duration {
 
 // observe records a summary of uid that began at began and took took.
 func (p *statusPace) observe(uid types.UID, began time.Time, took time.Duration) {
+	p.edit(uid, func(b *paceBook) { b.summarised, b.took = began, took })
+}
+
+// edit changes uid's book (a new one when it has none) and returns it.
+func (p *statusPace) edit(uid types.UID, change func(*paceBook)) paceBook {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.books == nil {
 		p.books = map[types.UID]paceBook{}
 	}
 	b := p.books[uid]
-	b.summarised, b.took = began, took
+	change(&b)
 	p.books[uid] = b
+	return b
 }
 
 // retain forgets the RegistryCredentials not in live.

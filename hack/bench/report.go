@@ -64,16 +64,22 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// spanOf is a round's or trial's time and the CPU used meanwhile.
+func spanOf[T timing | trial](x T) (time.Duration, cpuUsage) {
+	switch v := any(x).(type) {
+	case timing:
+		return v.d, v.cpu
+	case trial:
+		return v.d, v.cpu
+	}
+	return 0, cpuUsage{}
+}
+
 // durationsOf are the rounds' or trials' times.
 func durationsOf[T timing | trial](xs []T) []time.Duration {
 	ds := make([]time.Duration, len(xs))
 	for i, x := range xs {
-		switch v := any(x).(type) {
-		case timing:
-			ds[i] = v.d
-		case trial:
-			ds[i] = v.d
-		}
+		ds[i], _ = spanOf(x)
 	}
 	return ds
 }
@@ -104,14 +110,7 @@ func medianTiming(ts []timing) time.Duration { return median(durationsOf(ts)) }
 func perAPIServerSecond[T timing | trial](xs []T) float64 {
 	var vs []time.Duration
 	for _, x := range xs {
-		var d time.Duration
-		var cpu cpuUsage
-		switch v := any(x).(type) {
-		case timing:
-			d, cpu = v.d, v.cpu
-		case trial:
-			d, cpu = v.d, v.cpu
-		}
+		d, cpu := spanOf(x)
 		if api := cpu.procs["kube-apiserver"]; api > 0 {
 			vs = append(vs, time.Duration(float64(d)/api.Seconds())) // wall per CPU second, as a Duration
 		}
