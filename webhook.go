@@ -55,8 +55,9 @@ type webhookFlags struct {
 func bindWebhookFlags(fs *flag.FlagSet, w *webhookFlags) {
 	fs.BoolVar(&w.enable, "enable-pod-webhook", true, "Serve the Pod admission webhook that adds matching pull secrets to new Pods.")
 	fs.BoolVar(&w.tenancyGuard, "enable-tenancy-guard", true,
-		"Serve the RegistryCredential validating webhook that refuses a secretRef its author may not get (a SubjectAccessReview "+
-			"for the requesting user). Its configuration has failurePolicy Fail: when turning this off, delete the "+
+		"Serve the RegistryCredential validating webhook that refuses a new or changed spec unless its author may get the "+
+			"source Secret, create Secrets and patch ServiceAccounts where it selects (SubjectAccessReviews for the requesting "+
+			"user). Its configuration has failurePolicy Fail: when turning this off, delete the "+
 			"ValidatingWebhookConfiguration too (--validating-webhook-configuration-name).")
 	fs.StringVar(&w.validatingName, "validating-webhook-configuration-name", "regcred-validating-webhook-configuration",
 		"The ValidatingWebhookConfiguration of the tenancy guard, whose caBundle the managed certificate's CA is written to.")
@@ -148,7 +149,9 @@ func setupWebhook(ctx context.Context, mgr ctrl.Manager, w webhookFlags, credent
 		}
 	}
 	if w.tenancyGuard {
-		podwebhook.SetupTenancyGuard(mgr)
+		if err := podwebhook.SetupTenancyGuard(mgr); err != nil {
+			return fmt.Errorf("setting up the tenancy guard: %w", err)
+		}
 	}
 	if !w.enable {
 		return nil

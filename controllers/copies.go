@@ -60,28 +60,28 @@ func desiredCopy(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret, ns
 	}
 }
 
-// copyDrift says why our cached copy (data replaced by its hash, see
-// transformSecret) differs from what we would write; "" when it does not.
-// The caller has checked that rc controls it.
-func copyDrift(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential, srcType corev1.SecretType, wantHash string) string {
+// copyDrift says why our copy differs from what we would write; "" when
+// it does not. have is the digest of the copy's data (digestOf for a cached
+// copy). The caller has checked that rc controls it.
+func copyDrift(s *corev1.Secret, have copyDigest, rc *registryv1alpha1.RegistryCredential, srcType corev1.SecretType, want copyDigest) string {
 	switch {
-	case cached.Type != srcType:
+	case s.Type != srcType:
 		return "type"
-	case cached.Immutable != nil && *cached.Immutable:
+	case s.Immutable != nil && *s.Immutable:
 		return "immutable"
-	case cached.Annotations[annotationObservedHash] != wantHash:
+	case have != want:
 		return "data"
-	case cached.Annotations[AnnotationSource] != sourceKey(rc):
+	case s.Annotations[AnnotationSource] != sourceKey(rc):
 		return "source annotation"
-	case cached.Labels[LabelManagedBy] != ManagedByValue || cached.Labels[LabelCredential] != rc.Name:
+	case s.Labels[LabelManagedBy] != ManagedByValue || s.Labels[LabelCredential] != rc.Name:
 		return "labels"
 	}
-	for k := range cached.Labels {
+	for k := range s.Labels {
 		if isTrackingKey(k, trackingLabels) {
 			return "tracking label"
 		}
 	}
-	for k := range cached.Annotations {
+	for k := range s.Annotations {
 		if isTrackingKey(k, trackingAnnotations) {
 			return "tracking annotation"
 		}
@@ -110,7 +110,7 @@ func mergedCopy(cached, want *corev1.Secret) *corev1.Secret {
 		}
 	}
 	for k, v := range cached.Annotations {
-		if _, ours := out.Annotations[k]; !ours && k != annotationObservedHash && !isTrackingKey(k, trackingAnnotations) {
+		if _, ours := out.Annotations[k]; !ours && k != annotationDataDigest && !isTrackingKey(k, trackingAnnotations) {
 			out.Annotations[k] = v
 		}
 	}
@@ -128,7 +128,7 @@ func mergedCopy(cached, want *corev1.Secret) *corev1.Secret {
 // cache-only hash annotation, the base of the patch.
 func orphaned(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential) (orig, upd *corev1.Secret) {
 	orig = cached.DeepCopy()
-	delete(orig.Annotations, annotationObservedHash)
+	delete(orig.Annotations, annotationDataDigest)
 	upd = orig.DeepCopy()
 	upd.Labels = maps.Clone(upd.Labels)
 	delete(upd.Labels, LabelManagedBy)
@@ -147,46 +147,23 @@ func orphaned(cached *corev1.Secret, rc *registryv1alpha1.RegistryCredential) (o
 type copyState int
 
 const (
-	copyInSync   copyState = iota // up to date (or ours, and the cache is behind our write)
+	copyInSync   copyState = iota // up to date
 	copyWritten                   // created, updated or recreated
 	copyConflict                  // a Secret we do not own holds the name
-	copyRetry                     // the object changed since the cache saw it: run again soon
-	copyFailed                    // an API error
+	copyFailed                    // an API error, or a copy we cannot write now (being deleted): retried with back-off
 )
 
-// ensureCopy makes the copy in ns match the source. It only ever writes a
-// Secret that rc controls (by UID), with the resourceVersion it read.
-func (o *Operator) ensureCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (copyState, string, error) {
-	target := rc.TargetName()
-	want := desiredCopy(rc, src.secret, ns)
+// ensureCopy makes the copy in the pair's namespace match the source. It
+// only ever writes a Secret that rc controls (by UID), with the
+// resourceVersion it read, and records its writes in run.
+func (r *pairReconciler) ensureCopy(ctx context.Context, run *pairRun, rc *registryv1alpha1.RegistryCredential, src *source) (copyState, string, error) {
+	ns, target := run.key.Namespace, rc.TargetName()
 	cached := &corev1.Secret{}
 	// read only; the cache holds our copies (label-selected), without data.
-	err := o.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, cached, client.UnsafeDisableDeepCopy)
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, cached, client.UnsafeDisableDeepCopy)
 	switch {
 	case err == nil && owns(rc, cached):
-		drift := copyDrift(cached, rc, src.secret.Type, src.hash)
-		if drift == "" {
-			return copyInSync, "", nil
-		}
-		if needsRecreate(cached, src.secret.Type) {
-			// type and immutability cannot change in place: delete what we
-			// read, then create.
-			if err := o.deleteCopy(ctx, cached); err != nil {
-				return writeState(err), "", fmt.Errorf("delete copy to change its type: %w", err)
-			}
-			err := o.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
-			o.metrics.wrote(kindSecret, verbCreate, err)
-			if err != nil {
-				return writeState(err), "", fmt.Errorf("recreate copy: %w", err)
-			}
-			return copyWritten, drift, nil
-		}
-		err := o.Client.Update(ctx, mergedCopy(cached, want), client.FieldOwner(FieldOwner))
-		o.metrics.wrote(kindSecret, verbUpdate, err)
-		if err != nil {
-			return writeState(err), "", fmt.Errorf("update copy: %w", err)
-		}
-		return copyWritten, drift, nil
+		return r.repairCopy(ctx, run, rc, src, cached, digestOf(cached))
 	case err == nil:
 		return copyConflict, foreignMessage(rc, ns, cached), nil
 	case !apierrors.IsNotFound(err):
@@ -194,69 +171,87 @@ func (o *Operator) ensureCopy(ctx context.Context, rc *registryv1alpha1.Registry
 	}
 
 	// Not cached: nothing holds the name, or a Secret the cache does not hold
-	// (not labelled as ours), or our own create the cache has not seen yet.
+	// (not labelled as ours: a foreign one, or ours with its labels changed).
 	// Where a foreign Secret held the name last time, look before writing, so
 	// a lasting conflict costs a read, not a failed create.
-	if f, ok := o.failures.get(rc.UID, ns); !ok || f.Reason != registryv1alpha1.ReasonConflict {
-		return o.createCopy(ctx, rc, want)
+	if f, ok := r.failures.get(run.key, rc.UID); ok && f.Reason == registryv1alpha1.ReasonConflict {
+		return r.takeName(ctx, run, rc, src)
 	}
-	holder, err := o.nameHolder(ctx, ns, target)
-	switch {
-	case err != nil:
-		return copyFailed, "", err
-	case holder == nil:
-		return o.createCopy(ctx, rc, want)
-	case owns(rc, holder):
-		return copyInSync, "", nil // ours; the cache will show it
-	}
-	return copyConflict, foreignMessage(rc, ns, holder), nil
-}
-
-// createCopy creates the copy; when something already holds the name it
-// says whose it is.
-func (o *Operator) createCopy(ctx context.Context, rc *registryv1alpha1.RegistryCredential, want *corev1.Secret) (copyState, string, error) {
-	err := o.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
-	o.metrics.wrote(kindSecret, verbCreate, err)
+	want := desiredCopy(rc, src.secret, ns)
+	err = r.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+	r.metrics.wrote(kindSecret, verbCreate, err)
 	switch {
 	case err == nil:
+		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: true})
 		return copyWritten, "created", nil
-	case !apierrors.IsAlreadyExists(err):
-		return copyFailed, "", fmt.Errorf("create copy: %w", err)
+	case apierrors.IsAlreadyExists(err):
+		return r.takeName(ctx, run, rc, src)
 	}
-	holder, err := o.nameHolder(ctx, want.Namespace, want.Name)
-	switch {
-	case err != nil:
-		return copyFailed, "", err
-	case holder == nil:
-		return copyRetry, "", nil // gone meanwhile: take the name on the next run
-	case owns(rc, holder):
-		return copyInSync, "", nil // ours; the cache will show it
-	}
-	return copyConflict, foreignMessage(rc, want.Namespace, holder), nil
+	return copyFailed, "", fmt.Errorf("create copy: %w", err)
 }
 
-// nameHolder reads the metadata of the Secret holding a name from the API
-// server (it may be one the cache does not hold); nil when there is none.
-func (o *Operator) nameHolder(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error) {
-	live := &metav1.PartialObjectMetadata{}
-	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	err := o.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, live)
+// takeName handles a copy's name that the cache does not show held: it
+// reads the Secret holding it from the API server. None: create the copy.
+// Ours (the cache does not show it because someone changed its labels):
+// repair it like a cached one, which puts our labels back. Another's: a
+// conflict.
+func (r *pairReconciler) takeName(ctx context.Context, run *pairRun, rc *registryv1alpha1.RegistryCredential, src *source) (copyState, string, error) {
+	ns, target := run.key.Namespace, rc.TargetName()
+	live := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: target}, live)
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, nil
+		want := desiredCopy(rc, src.secret, ns)
+		err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+		r.metrics.wrote(kindSecret, verbCreate, err)
+		if err != nil {
+			return copyFailed, "", fmt.Errorf("create copy: %w", err)
+		}
+		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: true})
+		return copyWritten, "created", nil
 	case err != nil:
-		return nil, fmt.Errorf("read the Secret holding the name: %w", err)
+		return copyFailed, "", fmt.Errorf("read the Secret holding the name: %w", err)
+	case !owns(rc, live):
+		return copyConflict, foreignMessage(rc, ns, live), nil
 	}
-	return live, nil
+	return r.repairCopy(ctx, run, rc, src, live, digest(live.Type, live.Data))
 }
 
-// writeState is the copyState of a failed write: a stale read is retried
-// soon, anything else is an error.
-func writeState(err error) copyState {
-	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err) {
-		return copyRetry
+// repairCopy brings one of our copies (have: the digest of its data) in
+// line with the source.
+func (r *pairReconciler) repairCopy(ctx context.Context, run *pairRun, rc *registryv1alpha1.RegistryCredential, src *source, s *corev1.Secret, have copyDigest) (copyState, string, error) {
+	if s.DeletionTimestamp != nil {
+		// kept by someone's finalizer: nothing can be written until it goes
+		// (its deletion queues this pair again); back off meanwhile.
+		return copyFailed, "", fmt.Errorf("copy %s/%s is being deleted and held by finalizers %v; it is written again once it is gone", s.Namespace, s.Name, s.Finalizers)
 	}
-	return copyFailed
+	drift := copyDrift(s, have, rc, src.secret.Type, src.digest)
+	if drift == "" {
+		return copyInSync, "", nil
+	}
+	want := desiredCopy(rc, src.secret, s.Namespace)
+	if needsRecreate(s, src.secret.Type) {
+		// type and immutability cannot change in place: delete what we
+		// read, then create.
+		if err := r.deleteCopy(ctx, run, s); err != nil {
+			return copyFailed, "", fmt.Errorf("delete copy to change its type: %w", err)
+		}
+		err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner))
+		r.metrics.wrote(kindSecret, verbCreate, err)
+		if err != nil {
+			return copyFailed, "", fmt.Errorf("recreate copy: %w", err)
+		}
+		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: true})
+		return copyWritten, drift, nil
+	}
+	upd := mergedCopy(s, want)
+	err := r.Client.Update(ctx, upd, client.FieldOwner(FieldOwner))
+	r.metrics.wrote(kindSecret, verbUpdate, err)
+	if err != nil {
+		return copyFailed, "", fmt.Errorf("update copy: %w", err)
+	}
+	run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(upd), rv: upd.ResourceVersion})
+	return copyWritten, drift, nil
 }
 
 // foreignMessage says why the Secret holding the copy's name is left alone.
@@ -268,13 +263,20 @@ func foreignMessage(rc *registryv1alpha1.RegistryCredential, ns string, s metav1
 }
 
 // deleteCopy deletes one of our copies, only if it is still the object we
-// read (UID and resourceVersion as preconditions).
-func (o *Operator) deleteCopy(ctx context.Context, cached *corev1.Secret) error {
-	pre := metav1.Preconditions{UID: &cached.UID, ResourceVersion: &cached.ResourceVersion}
-	err := o.Client.Delete(ctx, cached.DeepCopy(), client.Preconditions(pre))
-	o.metrics.wrote(kindSecret, verbDelete, err)
+// read (UID and resourceVersion as preconditions), unless it is being
+// deleted already.
+func (r *pairReconciler) deleteCopy(ctx context.Context, run *pairRun, s *corev1.Secret) error {
+	if s.DeletionTimestamp != nil {
+		return nil // being deleted already (someone's finalizer holds it)
+	}
+	pre := metav1.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion}
+	err := r.Client.Delete(ctx, s.DeepCopy(), client.Preconditions(pre))
+	r.metrics.wrote(kindSecret, verbDelete, err)
 	if apierrors.IsNotFound(err) {
 		return nil
+	}
+	if err == nil {
+		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(s), deleted: s.UID})
 	}
 	return err
 }

@@ -18,17 +18,21 @@ package controllers
 
 import (
 	"context"
-	"time"
+	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	crsource "sigs.k8s.io/controller-runtime/pkg/source"
@@ -40,27 +44,47 @@ import (
 // one RegistryCredential (in its metrics and logs).
 const CredentialControllerName = "registrycredential"
 
-// leftoverRecheck is how soon a deleting RegistryCredential looks again when
-// the API server still shows something of it that the cache does not yet.
-const leftoverRecheck = time.Second
+// credentialReconciler owns a RegistryCredential's finalizer and status,
+// and what it keeps in process for them: its source checks and the
+// propagation timers (metrics).
+type credentialReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads what is left of a deleting RegistryCredential before
+	// its finalizer goes.
+	APIReader        client.Reader
+	Recorder         events.EventRecorder
+	SourceNamespaces []string
 
-func (o *Operator) setupCredentialController(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		Named(CredentialControllerName).
-		Watches(&registryv1alpha1.RegistryCredential{}, o.credentialsOnCredential()).
-		Watches(&corev1.Namespace{}, o.credentialsOnNamespace()).
-		Watches(&corev1.ServiceAccount{}, o.credentialsOnServiceAccount()).
-		Watches(&corev1.Secret{}, o.credentialsOnSecret()).
-		WatchesRawSource(crsource.TypedChannel(o.statusWake, o.credentialsOnWake())).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: max(o.CredentialWorkers, 1),
-			RateLimiter:             rateLimiter[reconcile.Request](),
-		}).
-		Complete(credentialReconciler{o})
+	mapper *mapper
+	// failures is the pair controller's failure book, read for the status.
+	failures failureReader
+	metrics  *credentialMetrics
+	// pairKeys asks the pair controller for work items.
+	pairKeys *keyPipe[pairKey]
+
+	sources sourceLoader
 }
 
-// credentialReconciler owns a RegistryCredential's finalizer and status.
-type credentialReconciler struct{ *Operator }
+func (r *credentialReconciler) setup(mgr ctrl.Manager, workers int, statusKeys *keyPipe[reconcile.Request]) error {
+	r.sources = sourceLoader{reader: r.Client, namespaces: r.SourceNamespaces}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(CredentialControllerName).
+		Watches(&registryv1alpha1.RegistryCredential{}, r.mapper.credentialsOnCredential()).
+		Watches(namespaceObject(), r.mapper.credentialsOnNamespace()).
+		Watches(&corev1.ServiceAccount{}, r.mapper.credentialsOnServiceAccount()).
+		Watches(&corev1.Secret{}, r.mapper.credentialsOnSecret()).
+		WatchesRawSource(crsource.TypedChannel(statusKeys.ch, handler.TypedFuncs[reconcile.Request, reconcile.Request]{
+			GenericFunc: func(_ context.Context, e event.TypedGenericEvent[reconcile.Request], q credentialQueue) {
+				summaryLater(q, e.Object.Name)
+			},
+		})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: workers,
+			RateLimiter:             rateLimiter[reconcile.Request](),
+		}).
+		Complete(r)
+}
 
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials/status,verbs=get;update;patch
@@ -70,11 +94,11 @@ type credentialReconciler struct{ *Operator }
 // Reconcile adds the finalizer, summarises the RegistryCredential's
 // namespaces into its status, and, once it is being deleted and nothing of
 // it is left, lets it go.
-func (r credentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *credentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rc := &registryv1alpha1.RegistryCredential{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.forget(ctx, req.Name)
+			r.forget(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -90,35 +114,35 @@ func (r credentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		err := r.Client.Patch(ctx, rc, patch, client.FieldOwner(FieldOwner))
 		r.metrics.wrote(kindRegistryCredential, verbPatch, err)
 		if err != nil {
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{RequeueAfter: conflictRetry}, nil
-			}
-			return ctrl.Result{}, err
+			return ctrl.Result{}, err // a conflict too: retried with back-off
 		}
-	}
-	began := time.Now()
-	// a new spec is reported at once; other changes wait for their pace.
-	if wait := r.pace.wait(rc.UID, began); wait > 0 && rc.Status.ObservedGeneration == rc.Generation {
-		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	sum, err := r.summarize(ctx, rc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.pace.observe(rc.UID, began, time.Since(began))
-	return ctrl.Result{}, r.writeStatus(ctx, rc, sum)
+	if err := r.writeStatus(ctx, rc, sum); err != nil {
+		return ctrl.Result{}, err
+	}
+	if sum.inFlight > 0 {
+		// writes made or queued that the cache has not shown yet: look again
+		// (their echoes usually ask first).
+		return ctrl.Result{RequeueAfter: statusSpacing}, nil
+	}
+	return ctrl.Result{}, nil
 }
 
 // finalize lets a deleting RegistryCredential go once nothing of it is left:
 // the pair controller removes (Delete) or releases (Orphan) what it made in
 // each namespace. The cache says when that is done; the API server is asked
 // once more before the finalizer goes, so a write the cache has not shown
-// yet is not left behind.
-func (r credentialReconciler) finalize(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (ctrl.Result, error) {
+// yet, or a copy of ours the cache does not hold (its labels changed), is
+// not left behind: their namespaces go to the pair controller.
+func (r *credentialReconciler) finalize(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(rc, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	held, err := r.heldNamespaces(ctx, rc.UID)
+	held, err := r.mapper.heldNamespaces(ctx, rc.UID)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -129,81 +153,77 @@ func (r credentialReconciler) finalize(ctx context.Context, rc *registryv1alpha1
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if left > 0 {
-		return ctrl.Result{RequeueAfter: leftoverRecheck}, nil
+	if len(left) > 0 {
+		for _, ns := range left {
+			r.pairKeys.offer(pairKey{Credential: rc.Name, Namespace: ns})
+		}
+		// back off while they are handled (or the cache catches up).
+		return ctrl.Result{}, fmt.Errorf("%d namespace(s) still hold a copy or ServiceAccount entry of this RegistryCredential that the cache does not show (%s); handing them to the pair controller", len(left), truncate(fmt.Sprint(left), 200))
 	}
 	patch := client.MergeFromWithOptions(rc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(rc, Finalizer)
 	err = r.Client.Patch(ctx, rc, patch, client.FieldOwner(FieldOwner))
 	r.metrics.wrote(kindRegistryCredential, verbPatch, err)
 	if err != nil {
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
-		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	logf.FromContext(ctx).Info("deleted", "deletionPolicy", rc.Spec.DeletionPolicy)
 	r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, registryv1alpha1.ReasonDeleting, "Delete",
 		"deletionPolicy %s: every copy and ServiceAccount entry handled", rc.Spec.DeletionPolicy)
-	r.forget(ctx, rc.Name)
+	r.forget(rc.Name)
 	return ctrl.Result{}, nil
 }
 
 // leftoversPage is the page size of the API server lists in leftovers.
 const leftoversPage = 500
 
-// leftovers counts, on the API server, the copies rc controls and the
-// ServiceAccounts that hold its record (metadata only, in pages).
-func (r credentialReconciler) leftovers(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (int, error) {
-	n := 0
-	count := func(kind string, opts ...client.ListOption) error {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind + "List"))
+// leftovers lists, on the API server, the namespaces that hold a copy rc
+// controls or a ServiceAccount with its record (metadata only, in pages).
+// Copies are found by our credential label and by the copy's name (either
+// can have been changed); ownership decides.
+func (r *credentialReconciler) leftovers(ctx context.Context, rc *registryv1alpha1.RegistryCredential) ([]string, error) {
+	found := map[string]bool{}
+	list := func(kind string, match func(*metav1.PartialObjectMetadata) bool, opts ...client.ListOption) error {
+		l := &metav1.PartialObjectMetadataList{}
+		l.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind + "List"))
 		cont := ""
 		for {
-			if err := r.APIReader.List(ctx, list, append(opts, client.Limit(leftoversPage), client.Continue(cont))...); err != nil {
+			if err := r.APIReader.List(ctx, l, append(opts, client.Limit(leftoversPage), client.Continue(cont))...); err != nil {
 				return err
 			}
-			for i := range list.Items {
-				m := &list.Items[i]
-				if kind == "Secret" && owns(rc, m) {
-					n++
-				}
-				if kind == "ServiceAccount" {
-					for _, uid := range recordedUIDs(m.Annotations) {
-						if types.UID(uid) == rc.UID {
-							n++
-						}
-					}
+			for i := range l.Items {
+				if match(&l.Items[i]) {
+					found[l.Items[i].Namespace] = true
 				}
 			}
-			if cont = list.Continue; cont == "" {
+			if cont = l.Continue; cont == "" {
 				return nil
 			}
 		}
 	}
-	// copies carry LabelCredential; it narrows the list, ownership decides.
-	if err := count("Secret", client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(labels.Set{LabelCredential: rc.Name})}); err != nil {
-		return 0, err
+	ours := func(m *metav1.PartialObjectMetadata) bool { return owns(rc, m) }
+	if err := list("Secret", ours, client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(labels.Set{LabelCredential: rc.Name})}); err != nil {
+		return nil, err
 	}
-	if err := count("ServiceAccount"); err != nil {
-		return 0, err
+	if err := list("Secret", ours, client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", rc.TargetName())}); err != nil {
+		return nil, err
 	}
-	return n, nil
+	recorded := func(m *metav1.PartialObjectMetadata) bool {
+		return slices.Contains(recordedUIDs(m.Annotations), string(rc.UID))
+	}
+	if err := list("ServiceAccount", recorded); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(found))
+	for ns := range found {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
-// forget drops what the process keeps about RegistryCredentials that are
-// gone.
-func (o *Operator) forget(ctx context.Context, name string) {
-	o.metrics.forget(name)
-	o.refresh(ctx, name)
-	live := map[types.UID]bool{}
-	for _, c := range o.Credentials.All() {
-		live[c.UID] = true
-	}
-	isLive := func(uid types.UID) bool { return live[uid] }
-	o.failures.retain(isLive)
-	o.pace.retain(isLive)
-	o.sources.retain(isLive)
-	o.metrics.retain(isLive)
+// forget drops what the controller keeps of the named RegistryCredential.
+func (r *credentialReconciler) forget(name string) {
+	r.sources.checks.forget(name)
+	r.metrics.forget(name)
 }

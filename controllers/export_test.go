@@ -21,25 +21,39 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
-// StateSizes reports how much the operator keeps in process: failure book
-// entries, remembered source checks, compiled credentials, propagation
-// timers and status paces (for tests).
-func (o *Operator) StateSizes() [5]int {
-	return [5]int{o.failures.len(), o.sources.len(), o.Credentials.Len(), o.metrics.rollouts.len(), o.pace.len()}
+// Running is the two controllers as SetupForTest registered them, for
+// tests to look at what they keep in process.
+type Running struct {
+	pairs *pairReconciler
+	creds *credentialReconciler
+}
+
+// SetupForTest is SetupWithManager, returning the controllers.
+func SetupForTest(ctx context.Context, mgr ctrl.Manager, opts Options) (*Running, error) {
+	p, c, err := setupControllers(ctx, mgr, opts)
+	return &Running{pairs: p, creds: c}, err
+}
+
+// StateSizes reports how much the controllers keep in process: failure book
+// entries, the pair controller's and the credential controller's remembered
+// source checks, propagation timers and write book entries.
+func (r *Running) StateSizes() [5]int {
+	return [5]int{r.pairs.failures.len(), r.pairs.sources.checks.len(), r.creds.sources.checks.len(), r.creds.metrics.rollouts.len(), r.pairs.writes.len()}
 }
 
 // OwnedCopies, CopiesIn and HeldNamespaces expose the index lookups (for
 // tests).
-func (o *Operator) OwnedCopies(ctx context.Context, uid types.UID) ([]corev1.Secret, error) {
-	return o.copiesOf(ctx, uid)
+func (r *Running) OwnedCopies(ctx context.Context, uid types.UID) ([]corev1.Secret, error) {
+	return r.pairs.mapper.copiesOf(ctx, uid)
 }
 
-func (o *Operator) CopiesIn(ctx context.Context, ns string, uid types.UID) ([]corev1.Secret, error) {
-	return o.copiesIn(ctx, ns, uid)
+func (r *Running) CopiesIn(ctx context.Context, ns string, uid types.UID) ([]corev1.Secret, error) {
+	return r.pairs.mapper.copiesIn(ctx, ns, uid)
 }
 
-func (o *Operator) HeldNamespaces(ctx context.Context, uid types.UID) ([]string, error) {
-	return o.heldNamespaces(ctx, uid)
+func (r *Running) HeldNamespaces(ctx context.Context, uid types.UID) ([]string, error) {
+	return r.pairs.mapper.heldNamespaces(ctx, uid)
 }

@@ -17,8 +17,6 @@ limitations under the License.
 package controllers
 
 import (
-	"slices"
-	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -31,36 +29,55 @@ import (
 // not listed (they count as not yet synced).
 const maxFailuresPerCredential = 10000
 
-// failureBook is where namespace work items leave what the cache cannot show
-// the status: a foreign Secret holding the copy's name (foreign Secrets are
-// not cached), or an API error. Keyed by RegistryCredential UID, then
-// namespace; an entry goes when its namespace is served again, stops being
-// selected or goes, and all of a RegistryCredential's when it goes. It is
-// only reporting: after a restart every namespace is looked at again and the
+// failureBook holds what the pair controller met that the cache cannot
+// show: a foreign Secret holding the copy's name (foreign Secrets are not
+// cached), or an API error. The pair controller owns it and is its only
+// writer: each run of a pair work item sets or clears the entry of its pair,
+// so an entry goes when its namespace is served again, stops being selected
+// or goes, or its RegistryCredential goes (a failing pair is always queued
+// again: by its back-off, or its conflict recheck). The credential
+// controller only reads it (failureReader), for the status. It is only
+// reporting: after a restart every namespace is looked at again and the
 // book fills anew.
 type failureBook struct {
 	mu sync.Mutex
-	m  map[types.UID]map[string]registryv1alpha1.NamespaceFailure
+	m  map[string]map[string]failureEntry // credential name → namespace →
 }
 
-// set records f for the namespace (f.Reason "" clears it) and reports
-// whether anything changed.
-func (b *failureBook) set(uid types.UID, f registryv1alpha1.NamespaceFailure) bool {
+// failureEntry is one pair's failure, for the RegistryCredential with uid.
+type failureEntry struct {
+	uid     types.UID
+	failure registryv1alpha1.NamespaceFailure
+}
+
+// failureReader is what the credential controller may do with the book.
+type failureReader interface {
+	// failuresOf returns the failures recorded for the RegistryCredential
+	// with this name and UID, by namespace (a copy: the caller may keep it).
+	failuresOf(name string, uid types.UID) map[string]registryv1alpha1.NamespaceFailure
+}
+
+var _ failureReader = &failureBook{}
+
+// set records f for the pair (f.Reason "" clears it) and reports whether
+// anything changed.
+func (b *failureBook) set(key pairKey, uid types.UID, f registryv1alpha1.NamespaceFailure) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	byNS := b.m[uid]
-	old, had := byNS[f.Namespace]
+	byNS := b.m[key.Credential]
+	old, had := byNS[key.Namespace]
 	if f.Reason == "" {
 		if !had {
 			return false
 		}
-		delete(byNS, f.Namespace)
+		delete(byNS, key.Namespace)
 		if len(byNS) == 0 {
-			delete(b.m, uid)
+			delete(b.m, key.Credential)
 		}
 		return true
 	}
-	if had && old == f {
+	entry := failureEntry{uid: uid, failure: f}
+	if had && old == entry {
 		return false
 	}
 	if !had && len(byNS) >= maxFailuresPerCredential {
@@ -68,52 +85,41 @@ func (b *failureBook) set(uid types.UID, f registryv1alpha1.NamespaceFailure) bo
 	}
 	if byNS == nil {
 		if b.m == nil {
-			b.m = map[types.UID]map[string]registryv1alpha1.NamespaceFailure{}
+			b.m = map[string]map[string]failureEntry{}
 		}
-		byNS = map[string]registryv1alpha1.NamespaceFailure{}
-		b.m[uid] = byNS
+		byNS = map[string]failureEntry{}
+		b.m[key.Credential] = byNS
 	}
-	byNS[f.Namespace] = f
+	byNS[key.Namespace] = entry
 	return true
 }
 
-// get returns the namespace's failure, if any.
-func (b *failureBook) get(uid types.UID, ns string) (registryv1alpha1.NamespaceFailure, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f, ok := b.m[uid][ns]
-	return f, ok
+// clear forgets the pair's failure and reports whether there was one.
+func (b *failureBook) clear(key pairKey) bool {
+	return b.set(key, "", registryv1alpha1.NamespaceFailure{Namespace: key.Namespace})
 }
 
-// list returns the failures of namespaces for which keep is true, sorted by
-// namespace, and drops the others.
-func (b *failureBook) list(uid types.UID, keep func(ns string) bool) []registryv1alpha1.NamespaceFailure {
+// get returns the pair's failure for the RegistryCredential with uid.
+func (b *failureBook) get(key pairKey, uid types.UID) (registryv1alpha1.NamespaceFailure, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []registryv1alpha1.NamespaceFailure
-	for ns, f := range b.m[uid] {
-		if !keep(ns) {
-			delete(b.m[uid], ns)
-			continue
+	e, ok := b.m[key.Credential][key.Namespace]
+	if !ok || e.uid != uid {
+		return registryv1alpha1.NamespaceFailure{}, false
+	}
+	return e.failure, true
+}
+
+func (b *failureBook) failuresOf(name string, uid types.UID) map[string]registryv1alpha1.NamespaceFailure {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string]registryv1alpha1.NamespaceFailure{}
+	for ns, e := range b.m[name] {
+		if e.uid == uid {
+			out[ns] = e.failure
 		}
-		out = append(out, f)
 	}
-	if len(b.m[uid]) == 0 {
-		delete(b.m, uid)
-	}
-	slices.SortFunc(out, func(a, b registryv1alpha1.NamespaceFailure) int { return strings.Compare(a.Namespace, b.Namespace) })
 	return out
-}
-
-// retain forgets the RegistryCredentials not in live.
-func (b *failureBook) retain(live func(types.UID) bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for uid := range b.m {
-		if !live(uid) {
-			delete(b.m, uid)
-		}
-	}
 }
 
 // len is the number of entries, all RegistryCredentials together.

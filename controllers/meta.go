@@ -43,10 +43,10 @@ const (
 	// AnnotationSource names the source of a copy as "namespace/name".
 	AnnotationSource = "registry.regcred.dev/source"
 
-	// annotationObservedHash is set in the cache only (see CacheOptions): a
-	// hash of the copy's type and data, so the data itself is not cached. It
+	// annotationDataDigest is set in the cache only (see copyDigest): the
+	// digest of a copy's type and data, so the data itself is not cached. It
 	// is never written to the API server.
-	annotationObservedHash = "registry.regcred.dev/observed-content-hash"
+	annotationDataDigest = "registry.regcred.dev/observed-content-hash"
 
 	// recordPrefix starts the annotation that records, per RegistryCredential,
 	// which imagePullSecrets entry of a ServiceAccount the operator added:

@@ -186,18 +186,11 @@ func (m *credentialMetrics) forget(name string) {
 	for _, g := range []*prometheus.GaugeVec{m.selected, m.synced, m.patched, m.failed} {
 		g.DeleteLabelValues(name)
 	}
+	m.rollouts.forget(name)
 	m.readyMu.Lock()
 	defer m.readyMu.Unlock()
 	delete(m.readyReason, name)
 	m.ready.DeletePartialMatch(prometheus.Labels{"credential": name})
-}
-
-// retain forgets the rollouts of RegistryCredentials not in live.
-func (m *credentialMetrics) retain(live func(types.UID) bool) {
-	if m == nil {
-		return
-	}
-	m.rollouts.retain(live)
 }
 
 // wrote counts one API write and its result.
@@ -228,88 +221,86 @@ func writeResult(err error) string {
 // RegistryCredential that is not Ready (a new one): after a restart the
 // operator sees every content for the first time, and a Ready credential's
 // copies already carry it.
-func (m *credentialMetrics) sourceSeen(rc *registryv1alpha1.RegistryCredential, hash string) {
+func (m *credentialMetrics) sourceSeen(rc *registryv1alpha1.RegistryCredential, hash copyDigest) {
 	if m == nil {
 		return
 	}
 	ready := apimeta.IsStatusConditionTrue(rc.Status.Conditions, registryv1alpha1.ConditionReady)
-	m.rollouts.seen(rc.UID, hash, !ready)
+	m.rollouts.seen(rc.Name, rc.UID, hash, !ready)
 }
 
 // propagated tells the rollout timer that a summary found every selected
 // namespace synced with the content hash; a rollout of that content ends.
-func (m *credentialMetrics) propagated(uid types.UID, hash string) {
+func (m *credentialMetrics) propagated(rc *registryv1alpha1.RegistryCredential, hash copyDigest) {
 	if m == nil {
 		return
 	}
-	if d, ok := m.rollouts.done(uid, hash); ok {
+	if d, ok := m.rollouts.done(rc.Name, rc.UID, hash); ok {
 		m.propagation.Observe(d.Seconds())
 	}
 }
 
 // rollouts times the propagation of source contents, per RegistryCredential
-// UID: the content hash seen last and, until a summary finds every selected
-// namespace carrying it, when it was first seen. It holds at most one entry
-// per RegistryCredential and at most max entries; entries of
-// RegistryCredentials that are gone are dropped by retain.
+// name: the content digest seen last and, until a summary finds every
+// selected namespace carrying it, when it was first seen. It holds at most
+// one entry per RegistryCredential and at most max entries; the entry of a
+// RegistryCredential that is gone is dropped by forget.
 type rollouts struct {
 	mu  sync.Mutex
 	max int
-	m   map[types.UID]rollout
+	m   map[string]rollout
 	now func() time.Time
 }
 
 type rollout struct {
-	hash  string
+	uid   types.UID
+	hash  copyDigest
 	since time.Time // zero: not in progress
 }
 
 func newRollouts(maxEntries int) *rollouts {
-	return &rollouts{max: maxEntries, m: map[types.UID]rollout{}, now: time.Now}
+	return &rollouts{max: maxEntries, m: map[string]rollout{}, now: time.Now}
 }
 
-// seen records the content hash the credential's source has. A hash other
-// than the one known starts a rollout; for a credential not known yet, one
-// starts only when startFirst is set.
-func (r *rollouts) seen(uid types.UID, hash string, startFirst bool) {
+// seen records the content digest the credential's source has. A digest
+// other than the one known starts a rollout; for a credential not known
+// yet, one starts only when startFirst is set.
+func (r *rollouts) seen(name string, uid types.UID, hash copyDigest, startFirst bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old, known := r.m[uid]
+	old, known := r.m[name]
+	known = known && old.uid == uid
 	switch {
 	case known && old.hash == hash:
 		return
 	case !known && len(r.m) >= r.max:
 		return // bound reached: not timed
 	}
-	ro := rollout{hash: hash}
+	ro := rollout{uid: uid, hash: hash}
 	if known || startFirst {
 		ro.since = r.now()
 	}
-	r.m[uid] = ro
+	r.m[name] = ro
 }
 
 // done ends the credential's rollout of hash and says how long it took;
-// false when no rollout of that hash was in progress.
-func (r *rollouts) done(uid types.UID, hash string) (time.Duration, bool) {
+// false when no rollout of that digest was in progress.
+func (r *rollouts) done(name string, uid types.UID, hash copyDigest) (time.Duration, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ro, ok := r.m[uid]
-	if !ok || ro.hash != hash || ro.since.IsZero() {
+	ro, ok := r.m[name]
+	if !ok || ro.uid != uid || ro.hash != hash || ro.since.IsZero() {
 		return 0, false
 	}
-	r.m[uid] = rollout{hash: hash}
+	r.m[name] = rollout{uid: uid, hash: hash}
 	return r.now().Sub(ro.since), true
 }
 
-// retain forgets the credentials not in live.
-func (r *rollouts) retain(live func(types.UID) bool) {
+// forget drops the named credential's entry.
+func (r *rollouts) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for uid := range r.m {
-		if !live(uid) {
-			delete(r.m, uid)
-		}
-	}
+	delete(r.m, name)
 }
 
 func (r *rollouts) len() int {

@@ -29,7 +29,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
@@ -41,62 +40,69 @@ func TestRollouts(t *testing.T) {
 	tick := func(d time.Duration) { clock = clock.Add(d) }
 
 	// a credential first seen Ready (a restart over a synced world): not timed.
-	r.seen("a", "h1", false)
-	if _, ok := r.done("a", "h1"); ok {
+	r.seen("a", "uid-a", "h1", false)
+	if _, ok := r.done("a", "uid-a", "h1"); ok {
 		t.Fatal("a content already everywhere was timed")
 	}
 	// its source changes: timed from the first sight of the new content.
-	r.seen("a", "h2", false)
+	r.seen("a", "uid-a", "h2", false)
 	tick(3 * time.Second)
-	r.seen("a", "h2", false) // seen again: the start stays
+	r.seen("a", "uid-a", "h2", false) // seen again: the start stays
 	tick(2 * time.Second)
-	if _, ok := r.done("a", "h1"); ok {
+	if _, ok := r.done("a", "uid-a", "h1"); ok {
 		t.Fatal("a summary of the old content ended the rollout of the new one")
 	}
-	if d, ok := r.done("a", "h2"); !ok || d != 5*time.Second {
+	if d, ok := r.done("a", "uid-a", "h2"); !ok || d != 5*time.Second {
 		t.Fatalf("done = %v %v, want 5s true", d, ok)
 	}
-	if _, ok := r.done("a", "h2"); ok {
+	if _, ok := r.done("a", "uid-a", "h2"); ok {
 		t.Fatal("one rollout observed twice")
 	}
 
 	// a new credential (not Ready): its first content is timed.
-	r.seen("b", "h1", true)
+	r.seen("b", "uid-b", "h1", true)
 	tick(time.Second)
-	if d, ok := r.done("b", "h1"); !ok || d != time.Second {
+	if d, ok := r.done("b", "uid-b", "h1"); !ok || d != time.Second {
 		t.Fatalf("first content of a new credential: %v %v", d, ok)
 	}
 
 	// a rotation overtaken by another: timed from the first change.
-	r.seen("b", "h2", false)
+	r.seen("b", "uid-b", "h2", false)
 	tick(time.Second)
-	r.seen("b", "h3", false)
+	r.seen("b", "uid-b", "h3", false)
 	tick(time.Second)
-	if d, ok := r.done("b", "h3"); !ok || d != time.Second {
+	if d, ok := r.done("b", "uid-b", "h3"); !ok || d != time.Second {
 		t.Fatalf("overtaken rollout: %v %v", d, ok)
 	}
 
 	// bounded: a fourth credential is not tracked, the known ones still are.
-	r.seen("c", "h1", true)
-	r.seen("d", "h1", true)
+	r.seen("c", "uid-c", "h1", true)
+	r.seen("d", "uid-d", "h1", true)
 	if r.len() != 3 {
 		t.Fatalf("%d entries, bound 3", r.len())
 	}
-	if _, ok := r.done("d", "h1"); ok {
+	if _, ok := r.done("d", "uid-d", "h1"); ok {
 		t.Fatal("a credential past the bound was timed")
 	}
-	r.seen("a", "h9", false)
-	if _, ok := r.done("a", "h9"); !ok {
+	r.seen("a", "uid-a", "h9", false)
+	if _, ok := r.done("a", "uid-a", "h9"); !ok {
 		t.Fatal("a known credential not timed at the bound")
 	}
 
 	// forgotten with the credential.
-	r.retain(func(uid types.UID) bool { return uid == "c" })
+	r.forget("a")
+	r.forget("b")
 	if r.len() != 1 {
 		t.Fatalf("%d entries after two credentials went", r.len())
 	}
-	if _, ok := r.done("a", "h9"); ok {
+	if _, ok := r.done("a", "uid-a", "h9"); ok {
 		t.Fatal("a forgotten credential's rollout ended")
+	}
+	// a namesake (new UID) starts afresh: its first content is not taken
+	// for the old credential's.
+	r.seen("c", "uid-c2", "h1", false)
+	if _, ok := r.done("c", "uid-c2", "h1"); ok {
+		t.Fatal("a namesake's first content, seen Ready, was timed")
 	}
 }
 
@@ -164,15 +170,15 @@ func TestPropagationObserved(t *testing.T) {
 	m := &credentialMetrics{registeredMetrics: newRegisteredMetrics(), rollouts: newRollouts(10)}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m.propagation)
-	rc := &registryv1alpha1.RegistryCredential{ObjectMeta: metav1.ObjectMeta{UID: "u1"}}
+	rc := &registryv1alpha1.RegistryCredential{ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "u1"}}
 	m.sourceSeen(rc, "h1") // a new credential, not Ready: timed
-	m.propagated("u1", "h1")
-	m.propagated("u1", "h1") // the next summary: nothing more
+	m.propagated(rc, "h1")
+	m.propagated(rc, "h1") // the next summary: nothing more
 	ready := rc.DeepCopy()
-	ready.UID = "u2"
+	ready.Name, ready.UID = "b", "u2"
 	ready.Status.Conditions = []metav1.Condition{{Type: registryv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: registryv1alpha1.ReasonSynced}}
 	m.sourceSeen(ready, "h1") // first seen Ready (a restart): not timed
-	m.propagated("u2", "h1")
+	m.propagated(ready, "h1")
 
 	families, err := reg.Gather()
 	if err != nil {

@@ -186,8 +186,8 @@ func TestForeignSecretTakesTheName(t *testing.T) {
 	}, 2*time.Second, 100*time.Millisecond).Should(Succeed())
 }
 
-// What the process keeps (failure book, source checks, compiled
-// credentials, propagation timers, status paces) goes back to its size once
+// What the process keeps (failure book, both controllers' source checks,
+// propagation timers, write book) goes back to its size once
 // the namespaces and credentials it was about are deleted.
 func TestProcessStateForgotten(t *testing.T) {
 	g := NewWithT(t)
@@ -203,10 +203,11 @@ func TestProcessStateForgotten(t *testing.T) {
 	g.Eventually(readyReason(rc.Name), wait, tick).Should(Equal(registryv1alpha1.ReasonConflict))
 	during := mgr.operator.StateSizes()
 	g.Expect(during[0]).To(BeNumerically(">", before[0]), "failure book")
-	g.Expect(during[1]).To(BeNumerically(">", before[1]), "source checks")
-	g.Expect(during[2]).To(BeNumerically(">", before[2]), "compiled credentials")
+	g.Expect(during[1]).To(BeNumerically(">", before[1]), "pair controller's source checks")
+	g.Expect(during[2]).To(BeNumerically(">", before[2]), "credential controller's source checks")
 	g.Expect(during[3]).To(BeNumerically(">", before[3]), "propagation timers")
-	g.Expect(during[4]).To(BeNumerically(">", before[4]), "status paces")
+	// the write book empties once the cache shows the writes.
+	g.Eventually(func() int { return mgr.operator.StateSizes()[4] }, wait, tick).Should(Equal(before[4]), "write book")
 
 	g.Expect(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nss[0]}})).To(Succeed())
 	g.Eventually(func() int { return mgr.operator.StateSizes()[0] }, wait, tick).Should(Equal(before[0]), "failure of a deleted namespace forgotten")

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -31,7 +32,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
@@ -48,16 +53,43 @@ type pairKey struct {
 	Namespace  string
 }
 
-func (o *Operator) setupPairController(mgr ctrl.Manager) error {
+// pairReconciler serves one RegistryCredential in one namespace: the copy and
+// the ServiceAccount entries there, or their removal. It is the only writer
+// of copies and ServiceAccount entries, and owns what it keeps in process:
+// its source checks, the failure book and the write book.
+type pairReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads what the cache cannot show: the Secret holding a
+	// copy's name when the cache has none there.
+	APIReader        client.Reader
+	SourceNamespaces []string
+	ConflictRecheck  time.Duration
+
+	mapper  *mapper
+	metrics *credentialMetrics
+	// statusKeys asks the credential controller for a status summary.
+	statusKeys *keyPipe[reconcile.Request]
+
+	sources  sourceLoader
+	failures failureBook
+	writes   writeBook
+}
+
+func (r *pairReconciler) setup(mgr ctrl.Manager, workers int, pairKeys *keyPipe[pairKey]) error {
+	r.sources = sourceLoader{reader: r.Client, namespaces: r.SourceNamespaces}
 	log := mgr.GetLogger().WithValues("controller", PairControllerName)
 	return builder.TypedControllerManagedBy[pairKey](mgr).
 		Named(PairControllerName).
-		Watches(&registryv1alpha1.RegistryCredential{}, o.pairsOnCredential()).
-		Watches(&corev1.Namespace{}, o.pairsOnNamespace()).
-		Watches(&corev1.ServiceAccount{}, o.pairsOnServiceAccount()).
-		Watches(&corev1.Secret{}, o.pairsOnSecret()).
+		Watches(&registryv1alpha1.RegistryCredential{}, r.mapper.pairsOnCredential()).
+		Watches(namespaceObject(), r.mapper.pairsOnNamespace()).
+		Watches(&corev1.ServiceAccount{}, r.mapper.pairsOnServiceAccount()).
+		Watches(&corev1.Secret{}, r.mapper.pairsOnSecret()).
+		WatchesRawSource(crsource.TypedChannel(pairKeys.ch, handler.TypedFuncs[pairKey, pairKey]{
+			GenericFunc: func(_ context.Context, e event.TypedGenericEvent[pairKey], q pairQueue) { q.Add(e.Object) },
+		})).
 		WithOptions(controller.TypedOptions[pairKey]{
-			MaxConcurrentReconciles: max(o.PairWorkers, 1),
+			MaxConcurrentReconciles: workers,
 			RateLimiter:             rateLimiter[pairKey](),
 			LogConstructor: func(k *pairKey) logr.Logger {
 				if k == nil {
@@ -66,12 +98,8 @@ func (o *Operator) setupPairController(mgr ctrl.Manager) error {
 				return log.WithValues("credential", k.Credential, "namespace", k.Namespace)
 			},
 		}).
-		Complete(pairReconciler{o})
+		Complete(r)
 }
-
-// pairReconciler serves one RegistryCredential in one namespace: the copy and
-// the ServiceAccount entries there, or their removal.
-type pairReconciler struct{ *Operator }
 
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
@@ -83,111 +111,134 @@ type pairReconciler struct{ *Operator }
 // selected namespace, withdraw from one that is not, and when the
 // RegistryCredential is being deleted, remove (Delete) or release (Orphan)
 // what it made there.
-func (r pairReconciler) Reconcile(ctx context.Context, key pairKey) (ctrl.Result, error) {
+func (r *pairReconciler) Reconcile(ctx context.Context, key pairKey) (ctrl.Result, error) {
 	rc := &registryv1alpha1.RegistryCredential{}
 	// read only: the cache's object.
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: key.Credential}, rc, client.UnsafeDisableDeepCopy); err != nil {
-		// gone: its copies go with the garbage collector.
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	ns, ok := r.namespaceFor(ctx, key.Namespace)
-	switch {
-	case !rc.DeletionTimestamp.IsZero():
-		if !controllerutil.ContainsFinalizer(rc, Finalizer) {
+		if apierrors.IsNotFound(err) {
+			// gone: its copies go with the garbage collector.
+			r.forget(key)
+			r.sources.checks.forget(key.Credential)
 			return ctrl.Result{}, nil
 		}
-		return r.withdraw(ctx, rc, key.Namespace, rc.Spec.DeletionPolicy == registryv1alpha1.DeletionPolicyOrphan)
-	case !controllerutil.ContainsFinalizer(rc, Finalizer):
-		return ctrl.Result{}, nil // the credential controller adds it, then this runs again
-	case !ok:
-		// gone or terminating: the namespace's deletion removes everything.
-		r.report(ctx, rc, key.Namespace, "", "")
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, err
 	}
-	c := r.Credentials.Get(rc.Name)
-	if c == nil || c.UID != rc.UID || c.Generation != rc.Generation {
-		if c = r.refresh(ctx, rc.Name); c == nil {
-			return ctrl.Result{}, nil
-		}
+	// never plan from a view older than this key's own last writes.
+	if shown, err := r.writes.caughtUp(ctx, r.Client, key); err != nil || !shown {
+		return ctrl.Result{RequeueAfter: conflictRetry}, err
 	}
-	if c.Err != nil {
-		return ctrl.Result{}, nil // the status reports InvalidSpec; nothing is changed
-	}
-	if !c.Serves(ns.Name, ns.Labels) {
-		return r.withdraw(ctx, rc, ns.Name, false)
-	}
-	src, prob, err := r.loadSource(ctx, rc)
-	if err != nil || prob.reason != "" {
-		return ctrl.Result{}, err // the status reports the problem; nothing is changed
-	}
-	return r.serve(ctx, rc, src, ns.Name)
-}
-
-// serve makes the namespace hold an up to date copy, listed by every
-// selected ServiceAccount.
-func (r pairReconciler) serve(ctx context.Context, rc *registryv1alpha1.RegistryCredential, src *source, ns string) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
-	target := rc.TargetName()
-	run := &pairRun{}
-	defer func() { run.wrote.await(ctx) }()
-
-	// our copies under another name (targetSecretName changed).
-	copies, err := r.copiesIn(ctx, ns, rc.UID)
+	ns, serving, err := r.mapper.namespace(ctx, key.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	for i := range copies {
-		if s := &copies[i]; s.Name != target {
-			switch err := r.deleteCopy(ctx, s); {
-			case apierrors.IsConflict(err):
-				run.retry = true
-			case err != nil:
-				return r.fail(ctx, rc, ns, err)
-			default:
-				log.V(1).Info("deleted copy under an old name", "secret", s.Name)
-				run.wrote = append(run.wrote, r.copyEcho(rc, src, client.ObjectKeyFromObject(s), false))
-			}
+	switch {
+	case !rc.DeletionTimestamp.IsZero():
+		r.sources.checks.forget(rc.Name)
+		if !controllerutil.ContainsFinalizer(rc, Finalizer) {
+			r.forget(key)
+			return ctrl.Result{}, nil
 		}
+		return r.withdraw(ctx, key, rc, rc.Spec.DeletionPolicy == registryv1alpha1.DeletionPolicyOrphan)
+	case !controllerutil.ContainsFinalizer(rc, Finalizer):
+		return ctrl.Result{}, nil // the credential controller adds it, then this runs again
+	case !serving:
+		// gone or terminating: the namespace's deletion removes everything.
+		r.forget(key)
+		return ctrl.Result{}, nil
 	}
+	c := r.mapper.Credentials.Compile(rc)
+	if c.Err != nil {
+		r.report(key, rc, "", "") // the status reports InvalidSpec; nothing is changed
+		return ctrl.Result{}, nil
+	}
+	if !c.Serves(ns.Name, ns.Labels) {
+		return r.withdraw(ctx, key, rc, false)
+	}
+	src, prob, _, err := r.sources.load(ctx, rc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if prob.reason != "" {
+		r.report(key, rc, "", "") // the status reports the problem; nothing is changed
+		return ctrl.Result{}, nil
+	}
+	return r.serve(ctx, key, rc, src)
+}
 
-	if !isSourceItself(rc, ns) {
-		state, detail, err := r.ensureCopy(ctx, rc, src, ns)
+// forget drops what the controller keeps of the pair.
+func (r *pairReconciler) forget(key pairKey) {
+	r.failures.clear(key)
+	r.writes.forget(key)
+}
+
+// pairRun is what one run of a pair item met on its way: an optimistic
+// lock that failed (the object changed since the cache saw it), errors,
+// and whether it wrote (its writes go to the write book).
+type pairRun struct {
+	key    pairKey
+	writes *writeBook
+	errs   []error
+	wrote  bool
+}
+
+func (run *pairRun) record(w written) {
+	run.wrote = true
+	run.writes.record(run.key, w)
+}
+
+// serve makes the namespace hold an up to date copy, listed by every
+// selected ServiceAccount. A copy under an old name (targetSecretName
+// changed) is removed only once the new copy is in place and every
+// ServiceAccount lists it: the namespace never goes without a working pull
+// secret, and while a foreign Secret holds the new name the old copy and
+// entries stay.
+func (r *pairReconciler) serve(ctx context.Context, key pairKey, rc *registryv1alpha1.RegistryCredential, src *source) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	target := rc.TargetName()
+	run := &pairRun{key: key, writes: &r.writes}
+
+	if !isSourceItself(rc, key.Namespace) {
+		state, detail, err := r.ensureCopy(ctx, run, rc, src)
 		switch state {
 		case copyConflict:
 			log.V(1).Info("name held by a Secret we do not own", "secret", target)
-			r.report(ctx, rc, ns, registryv1alpha1.ReasonConflict, detail)
+			r.report(key, rc, registryv1alpha1.ReasonConflict, detail)
 			return ctrl.Result{RequeueAfter: r.ConflictRecheck}, nil
-		case copyRetry:
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		case copyFailed:
-			return r.fail(ctx, rc, ns, err)
+			return r.fail(key, rc, err)
 		case copyWritten:
 			log.V(1).Info("wrote copy", "secret", target, "drift", detail)
-			run.wrote = append(run.wrote, r.copyEcho(rc, src, types.NamespacedName{Namespace: ns, Name: target}, true))
 		}
 	}
 
 	sas := &corev1.ServiceAccountList{}
-	if err := r.Client.List(ctx, sas, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, sas, client.InNamespace(key.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	ref := credentialRef{name: rc.Name, uid: rc.UID, target: target}
 	r.patchServiceAccounts(ctx, run, sas.Items, ref, func(name string) saIntent { return intentFor(rc, name) })
-	return r.finish(ctx, rc, ns, run)
-}
-
-// pairRun is what one run of a pair item met on its way: an optimistic
-// lock that failed (run again soon), errors, and its own writes to see in
-// the cache before it ends.
-type pairRun struct {
-	retry bool
-	errs  []error
-	wrote echoes
+	if len(run.errs) == 0 {
+		// our copies under another name, now that the new one is listed.
+		copies, err := r.mapper.copiesIn(ctx, key.Namespace, rc.UID)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		for i := range copies {
+			if s := &copies[i]; s.Name != target {
+				if err := r.deleteCopy(ctx, run, s); err != nil {
+					run.errs = append(run.errs, fmt.Errorf("delete copy under an old name %s: %w", s.Name, err))
+					continue
+				}
+				log.V(1).Info("deleted copy under an old name", "secret", s.Name)
+			}
+		}
+	}
+	return r.finish(key, rc, run)
 }
 
 // patchServiceAccounts plans and patches the namespace's ServiceAccounts
 // for their intent.
-func (r pairReconciler) patchServiceAccounts(ctx context.Context, run *pairRun, sas []corev1.ServiceAccount, ref credentialRef, intentOf func(name string) saIntent) {
+func (r *pairReconciler) patchServiceAccounts(ctx context.Context, run *pairRun, sas []corev1.ServiceAccount, ref credentialRef, intentOf func(name string) saIntent) {
 	log := logf.FromContext(ctx)
 	for i := range sas {
 		sa := &sas[i]
@@ -196,27 +247,26 @@ func (r pairReconciler) patchServiceAccounts(ctx context.Context, run *pairRun, 
 		if planned == nil {
 			continue
 		}
-		switch err := r.patchServiceAccount(ctx, sa, planned); {
-		case apierrors.IsConflict(err):
-			run.retry = true // someone changed it since the cache saw it
+		switch err := r.patchServiceAccount(ctx, run, sa, planned); {
 		case apierrors.IsNotFound(err):
 		case err != nil:
+			// a conflict too: someone changed it since the cache saw it.
 			run.errs = append(run.errs, fmt.Errorf("patch ServiceAccount %s: %w", sa.Name, err))
 		default:
 			log.V(1).Info("patched ServiceAccount", "serviceAccount", sa.Name, "intent", intent)
-			run.wrote = append(run.wrote, r.serviceAccountEcho(client.ObjectKeyFromObject(sa), ref, intent))
 		}
 	}
 }
 
-// finish reports the run's outcome: errors for the back-off, a failed
-// optimistic lock for a run soon, otherwise the namespace is served.
-func (r pairReconciler) finish(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns string, run *pairRun) (ctrl.Result, error) {
+// finish reports the run's outcome: errors go to the back-off; a run that
+// wrote looks once more when the cache shows its writes (so the write book
+// empties); otherwise the namespace is served.
+func (r *pairReconciler) finish(key pairKey, rc *registryv1alpha1.RegistryCredential, run *pairRun) (ctrl.Result, error) {
 	if err := errors.Join(run.errs...); err != nil {
-		return r.fail(ctx, rc, ns, err)
+		return r.fail(key, rc, err)
 	}
-	r.report(ctx, rc, ns, "", "")
-	if run.retry {
+	r.report(key, rc, "", "")
+	if run.wrote {
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return ctrl.Result{}, nil
@@ -225,14 +275,25 @@ func (r pairReconciler) finish(ctx context.Context, rc *registryv1alpha1.Registr
 // withdraw removes what rc made in the namespace: the copies it controls and
 // the ServiceAccount entries it recorded. With orphan (deletionPolicy Orphan,
 // on deletion) both stay: the copies lose our ownerReference and labels, the
-// ServiceAccounts our records, and all are the user's from then on.
-func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns string, orphan bool) (ctrl.Result, error) {
+// ServiceAccounts our records, and all are the user's from then on. A copy
+// of ours under the current name that the cache does not show (its labels
+// changed) is looked up on the API server.
+func (r *pairReconciler) withdraw(ctx context.Context, key pairKey, rc *registryv1alpha1.RegistryCredential, orphan bool) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
-	run := &pairRun{}
-	defer func() { run.wrote.await(ctx) }()
-	copies, err := r.copiesIn(ctx, ns, rc.UID)
+	run := &pairRun{key: key, writes: &r.writes}
+	copies, err := r.mapper.copiesIn(ctx, key.Namespace, rc.UID)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if !slices.ContainsFunc(copies, func(s corev1.Secret) bool { return s.Name == rc.TargetName() }) && !isSourceItself(rc, key.Namespace) {
+		live := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: rc.TargetName()}, live)
+		switch {
+		case err == nil && owns(rc, live):
+			copies = append(copies, *live)
+		case err != nil && !apierrors.IsNotFound(err):
+			return ctrl.Result{}, err
+		}
 	}
 	for i := range copies {
 		s := &copies[i]
@@ -241,24 +302,23 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 			orig, upd := orphaned(s, rc)
 			err = r.Client.Patch(ctx, upd, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner))
 			r.metrics.wrote(kindSecret, verbPatch, err)
+			if err == nil {
+				run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(s), deleted: s.UID})
+			}
 			if apierrors.IsNotFound(err) {
 				err = nil
 			}
 		} else {
-			err = r.deleteCopy(ctx, s)
+			err = r.deleteCopy(ctx, run, s)
 		}
-		switch {
-		case apierrors.IsConflict(err):
-			run.retry = true
-		case err != nil:
+		if err != nil {
 			run.errs = append(run.errs, err)
-		default:
-			log.V(1).Info("withdrew copy", "secret", s.Name, "orphan", orphan)
-			run.wrote = append(run.wrote, r.copyEcho(rc, nil, client.ObjectKeyFromObject(s), false))
+			continue
 		}
+		log.V(1).Info("withdrew copy", "secret", s.Name, "orphan", orphan)
 	}
 	sas := &corev1.ServiceAccountList{}
-	if err := r.Client.List(ctx, sas, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, sas, client.InNamespace(key.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	sas.Items = slices.DeleteFunc(sas.Items, func(sa corev1.ServiceAccount) bool {
@@ -270,21 +330,23 @@ func (r pairReconciler) withdraw(ctx context.Context, rc *registryv1alpha1.Regis
 	}
 	ref := credentialRef{name: rc.Name, uid: rc.UID, target: rc.TargetName()}
 	r.patchServiceAccounts(ctx, run, sas.Items, ref, func(string) saIntent { return intent })
-	return r.finish(ctx, rc, ns, run)
+	return r.finish(key, rc, run)
 }
 
-// fail records an API error for the namespace and returns it, so the
-// workqueue retries with back-off.
-func (r pairReconciler) fail(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns string, err error) (ctrl.Result, error) {
-	r.report(ctx, rc, ns, registryv1alpha1.ReasonSyncFailed, err.Error())
+// fail records an error for the namespace and returns it, so the workqueue
+// retries with back-off.
+func (r *pairReconciler) fail(key pairKey, rc *registryv1alpha1.RegistryCredential, err error) (ctrl.Result, error) {
+	r.report(key, rc, registryv1alpha1.ReasonSyncFailed, err.Error())
 	return ctrl.Result{}, err
 }
 
-// report records the namespace's outcome in the failure book (reason "":
-// served) and wakes the status summary when that changed.
-func (r pairReconciler) report(ctx context.Context, rc *registryv1alpha1.RegistryCredential, ns, reason, message string) {
-	f := registryv1alpha1.NamespaceFailure{Namespace: ns, Reason: reason, Message: truncate(message, registryv1alpha1.MaxFailureMessage)}
-	if r.failures.set(rc.UID, f) {
-		r.wakeStatus(ctx, rc.Name)
+// report records the pair's outcome in the failure book (reason "": no
+// failure) and, when that changed, asks the credential controller for a
+// summary. When its pipe is full the summary still comes: the credential
+// controller looks again while namespaces are in flight.
+func (r *pairReconciler) report(key pairKey, rc *registryv1alpha1.RegistryCredential, reason, message string) {
+	f := registryv1alpha1.NamespaceFailure{Namespace: key.Namespace, Reason: reason, Message: truncate(message, registryv1alpha1.MaxFailureMessage)}
+	if r.failures.set(key, rc.UID, f) {
+		r.statusKeys.offer(credentialRequest(rc.Name))
 	}
 }

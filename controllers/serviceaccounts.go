@@ -134,13 +134,16 @@ func removePullSecret(refs []corev1.LocalObjectReference, name string) []corev1.
 // imagePullSecrets is an atomic list, so the whole list is sent, guarded by
 // the resourceVersion we read: a concurrent edit makes the patch fail with a
 // conflict and the work item is retried, instead of losing someone's entry.
-func (o *Operator) patchServiceAccount(ctx context.Context, cached, planned *corev1.ServiceAccount) error {
+func (r *pairReconciler) patchServiceAccount(ctx context.Context, run *pairRun, cached, planned *corev1.ServiceAccount) error {
 	body, err := serviceAccountPatch(cached, planned)
 	if err != nil {
 		return err
 	}
-	err = o.Client.Patch(ctx, planned, client.RawPatch(types.MergePatchType, body), client.FieldOwner(FieldOwner))
-	o.metrics.wrote(kindServiceAccount, verbPatch, err)
+	err = r.Client.Patch(ctx, planned, client.RawPatch(types.MergePatchType, body), client.FieldOwner(FieldOwner))
+	r.metrics.wrote(kindServiceAccount, verbPatch, err)
+	if err == nil {
+		run.record(written{kind: writtenServiceAccount, key: client.ObjectKeyFromObject(planned), rv: planned.ResourceVersion})
+	}
 	return err
 }
 

@@ -21,39 +21,16 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/internal/credset"
 )
 
-// Operator is the RegistryCredential operator: two controllers that share
-// the manager's cache, the compiled credentials and the failure book.
-//
-//   - The credential controller (credential_controller.go), one work item per
-//     RegistryCredential, owns the finalizer and the status.
-//   - The pair controller (pair_controller.go), one work item per
-//     RegistryCredential and namespace, is the only writer of copies and
-//     ServiceAccount entries.
-//
-// watches.go decides which events queue which work items.
-type Operator struct {
-	// Client reads from the manager's cache and writes to the API server.
-	Client client.Client
-	// APIReader reads from the API server directly: a Secret that holds a
-	// copy's name but is not cached, and what is left before the finalizer
-	// goes.
-	APIReader client.Reader
-	Recorder  events.EventRecorder
-	// Credentials is the compiled snapshot of RegistryCredentials shared with
-	// the Pod webhook; nil: the operator keeps its own.
-	Credentials *credset.Set
+// Options configure the two controllers.
+type Options struct {
 	// SourceNamespaces are the namespaces sources may live in ("*": any).
 	SourceNamespaces []string
 	// PairWorkers is how many (credential, namespace) work items run at once:
@@ -61,93 +38,124 @@ type Operator struct {
 	PairWorkers int
 	// CredentialWorkers is how many RegistryCredentials are summarised at once.
 	CredentialWorkers int
+	// Credentials is the compiled snapshot of RegistryCredentials shared with
+	// the Pod webhook, used here as a memo of compiled specs; nil: the
+	// controllers follow one of their own.
+	Credentials *credset.Set
 	// ConflictRecheck is how often a namespace where a foreign Secret holds the
 	// copy's name is looked at again (default one minute): foreign Secrets are
 	// not cached, so their deletion cannot be watched.
 	ConflictRecheck time.Duration
-
-	sources  sourceChecks
-	failures failureBook
-	pace     statusPace
-	metrics  *credentialMetrics
-	// statusWake carries the names of RegistryCredentials whose failure book
-	// entries changed, from the pair controller to the credential
-	// controller's queue.
-	statusWake chan event.TypedGenericEvent[string]
 }
 
 // Timing of work items.
 const (
-	// statusDelay is the least time between two status summaries of one
-	// RegistryCredential, so a burst of changes (a fan-out's thousands of
-	// watch events) makes a few summaries, not one per change; longer for a
-	// RegistryCredential whose summaries are expensive (statusPace).
-	statusDelay = time.Second
-	// conflictRetry is how soon a work item whose optimistic lock failed (the
-	// cache was behind the object) runs again, as cluster-api does.
+	// statusSpacing is how long a RegistryCredential's status summary waits
+	// after a change that concerns it: a burst of changes (a fan-out's
+	// thousands of watch events) makes one summary per statusSpacing, not
+	// one per change. It is also how soon a summary that found namespaces
+	// still in flight looks again.
+	statusSpacing = time.Second
+	// conflictRetry is how soon a work item whose cache is behind its own
+	// last write looks again (see writeBook).
 	conflictRetry = 100 * time.Millisecond
-	// defaultConflictRecheck: see Operator.ConflictRecheck.
+	// defaultConflictRecheck: see Options.ConflictRecheck.
 	defaultConflictRecheck = time.Minute
-	// freshNamespaceHold delays the first work item of a namespace created a
-	// moment ago. kube-apiserver's NamespaceLifecycle admission holds a create
-	// in a namespace its own informer has not seen yet for 50 ms
-	// (missingNamespaceWait in k8s.io/apiserver's lifecycle plugin); our watch
-	// can be a millisecond or two ahead of that informer, and a copy created
-	// then waits the whole 50 ms. The bench's new-namespace row measures it.
-	freshNamespaceHold = 5 * time.Millisecond
-	// freshNamespaceAge is how recently a namespace must have been created
-	// (its creationTimestamp, whole seconds) for freshNamespaceHold to apply.
-	freshNamespaceAge = 2 * time.Second
+	// maxBackoff caps a failing work item's back-off, so that after an outage
+	// of the API server every item is retried within it.
+	maxBackoff = 4 * time.Second
 )
 
-// SetupWithManager registers the field indexes and both controllers.
-func (o *Operator) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := o.setupIndexes(ctx, mgr); err != nil {
-		return err
-	}
-	// Every informer the event handlers read exists before any handler runs
-	// (the cache refuses reads of a type it has no informer for; reads of one
-	// it has wait until it has synced).
-	for _, obj := range []client.Object{&registryv1alpha1.RegistryCredential{}, &corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.Secret{}} {
-		if _, err := mgr.GetCache().GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
-			return err
-		}
-	}
-	if o.Credentials == nil {
-		o.Credentials = &credset.Set{Reader: mgr.GetCache()}
-		if err := o.Credentials.Follow(ctx, mgr.GetCache()); err != nil {
-			return err
-		}
-	}
-	if o.ConflictRecheck <= 0 {
-		o.ConflictRecheck = defaultConflictRecheck
-	}
-	o.metrics = newCredentialMetrics()
-	o.statusWake = make(chan event.TypedGenericEvent[string])
-	if err := o.setupPairController(mgr); err != nil {
-		return err
-	}
-	return o.setupCredentialController(mgr)
+// SetupWithManager registers the field indexes and both controllers:
+//
+//   - the credential controller (credential_controller.go), one work item per
+//     RegistryCredential, owns the finalizer and the status;
+//   - the pair controller (pair_controller.go), one work item per
+//     RegistryCredential and namespace, is the only writer of copies and
+//     ServiceAccount entries.
+//
+// Each owns its state. They pass each other work item keys only: the pair
+// controller asks for a status summary when a namespace's outcome changes,
+// and the credential controller asks for pair work items when its finalizer
+// finds something of its own that the cache does not show. watches.go maps
+// the cluster's events to both controllers' keys.
+func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	_, _, err := setupControllers(ctx, mgr, opts)
+	return err
 }
 
-// maxBackoff caps a failing work item's back-off, so that after an outage of
-// the API server every item is retried within it.
-const maxBackoff = 30 * time.Second
+func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) (*pairReconciler, *credentialReconciler, error) {
+	if err := setupIndexes(ctx, mgr); err != nil {
+		return nil, nil, err
+	}
+	if opts.Credentials == nil {
+		opts.Credentials = &credset.Set{Reader: mgr.GetCache()}
+		if err := opts.Credentials.Follow(ctx, mgr.GetCache()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if opts.ConflictRecheck <= 0 {
+		opts.ConflictRecheck = defaultConflictRecheck
+	}
+	m := &mapper{Client: mgr.GetClient(), Credentials: opts.Credentials}
+	statusKeys := newKeyPipe[reconcile.Request]()
+	pairKeys := newKeyPipe[pairKey]()
+	metrics := newCredentialMetrics()
+	pairs := &pairReconciler{
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		SourceNamespaces: opts.SourceNamespaces,
+		ConflictRecheck:  opts.ConflictRecheck,
+		mapper:           m,
+		metrics:          metrics,
+		statusKeys:       statusKeys,
+	}
+	if err := pairs.setup(mgr, max(opts.PairWorkers, 1), pairKeys); err != nil {
+		return nil, nil, err
+	}
+	creds := &credentialReconciler{
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Recorder:         mgr.GetEventRecorder("regcred-operator"),
+		SourceNamespaces: opts.SourceNamespaces,
+		mapper:           m,
+		failures:         &pairs.failures,
+		metrics:          metrics,
+		pairKeys:         pairKeys,
+	}
+	return pairs, creds, creds.setup(mgr, max(opts.CredentialWorkers, 1), statusKeys)
+}
 
 // rateLimiter backs off per item from 100 ms (a conflict is retried soon)
 // to maxBackoff, with an overall bucket against storms.
 func rateLimiter[T comparable]() workqueue.TypedRateLimiter[T] {
 	return workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[T](100*time.Millisecond, maxBackoff),
+		workqueue.NewTypedItemExponentialFailureRateLimiter[T](conflictRetry, maxBackoff),
 		&workqueue.TypedBucketRateLimiter[T]{Limiter: rate.NewLimiter(rate.Limit(50), 300)},
 	)
 }
 
-// wakeStatus asks the credential controller for a status summary of the
-// named RegistryCredential, unless ctx ends first.
-func (o *Operator) wakeStatus(ctx context.Context, name string) {
+// keyPipeSize bounds the keys one controller hands the other and the other
+// has not queued yet.
+const keyPipeSize = 4096
+
+// keyPipe carries work item keys from one controller to the other's queue
+// (a channel source). offer never blocks: when the pipe is full it says so,
+// and the caller falls back on a requeue of its own.
+type keyPipe[K comparable] struct {
+	ch chan event.TypedGenericEvent[K]
+}
+
+func newKeyPipe[K comparable]() *keyPipe[K] {
+	return &keyPipe[K]{ch: make(chan event.TypedGenericEvent[K], keyPipeSize)}
+}
+
+// offer hands k over unless the pipe is full.
+func (p *keyPipe[K]) offer(k K) bool {
 	select {
-	case o.statusWake <- event.TypedGenericEvent[string]{Object: name}:
-	case <-ctx.Done():
+	case p.ch <- event.TypedGenericEvent[K]{Object: k}:
+		return true
+	default:
+		return false
 	}
 }

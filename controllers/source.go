@@ -36,10 +36,10 @@ import (
 type problem struct{ reason, message string }
 
 // source is a usable source Secret (the cache's object: read it, never
-// modify it) with the hash of its type and data.
+// modify it) with the digest of its type and data.
 type source struct {
 	secret *corev1.Secret
-	hash   string
+	digest copyDigest
 }
 
 // AllowsAnyNamespace reports whether the source namespace list is "*".
@@ -47,41 +47,48 @@ func AllowsAnyNamespace(sourceNamespaces []string) bool {
 	return slices.Contains(sourceNamespaces, "*")
 }
 
-// loadSource reads and checks the RegistryCredential's source Secret from the
-// cache. A nil source comes with the problem to report.
-func (o *Operator) loadSource(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (*source, problem, error) {
+// sourceLoader reads and checks sources for one controller, which owns it
+// (with its memo of checks).
+type sourceLoader struct {
+	reader     client.Reader
+	namespaces []string
+	checks     sourceChecks
+}
+
+// load reads and checks the RegistryCredential's source Secret from the
+// cache. A nil source comes with the problem to report; fresh says the
+// source's content was checked now (not remembered), for the propagation
+// timer.
+func (l *sourceLoader) load(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (src *source, prob problem, fresh bool, err error) {
 	ref := rc.Spec.SecretRef
-	if !AllowsAnyNamespace(o.SourceNamespaces) && !slices.Contains(o.SourceNamespaces, ref.Namespace) {
+	if !AllowsAnyNamespace(l.namespaces) && !slices.Contains(l.namespaces, ref.Namespace) {
 		return nil, problem{registryv1alpha1.ReasonSourceNotAllowed,
-			fmt.Sprintf("source namespace %q is not one the operator accepts sources from (%v); see --source-namespaces", ref.Namespace, o.SourceNamespaces)}, nil
+			fmt.Sprintf("source namespace %q is not one the operator accepts sources from (%v); see --source-namespaces", ref.Namespace, l.namespaces)}, false, nil
 	}
-	src := &corev1.Secret{}
+	s := &corev1.Secret{}
 	// read only: every work item asks for the source.
-	if err := o.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, src, client.UnsafeDisableDeepCopy); err != nil {
+	if err := l.reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, s, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, problem{registryv1alpha1.ReasonSourceNotFound,
-				fmt.Sprintf("source Secret %s/%s not found; existing copies are kept", ref.Namespace, ref.Name)}, nil
+				fmt.Sprintf("source Secret %s/%s not found; existing copies are kept", ref.Namespace, ref.Name)}, false, nil
 		}
-		return nil, problem{}, err
+		return nil, problem{}, false, err
 	}
-	if controllerUID(src) != "" {
+	if controllerUID(s) != "" {
 		return nil, problem{registryv1alpha1.ReasonSourceInvalid,
-			fmt.Sprintf("source Secret %s/%s is a copy made by regcred-operator; point secretRef at the original", ref.Namespace, ref.Name)}, nil
+			fmt.Sprintf("source Secret %s/%s is a copy made by regcred-operator; point secretRef at the original", ref.Namespace, ref.Name)}, false, nil
 	}
-	c, fresh := o.sources.checkFresh(rc, src)
+	c, fresh := l.checks.checkFresh(rc, s)
 	if c.problem.reason != "" {
-		return nil, c.problem, nil
+		return nil, c.problem, false, nil
 	}
-	if fresh {
-		o.metrics.sourceSeen(rc, c.hash) // regcred_propagation_seconds: a new content starts a rollout
-	}
-	return &source{secret: src, hash: c.hash}, problem{}, nil
+	return &source{secret: s, digest: c.digest}, problem{}, fresh, nil
 }
 
 // checkSource parses the source's docker config, checks that it covers
-// spec.server and hashes it.
+// spec.server and digests it.
 func checkSource(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceCheck {
-	c := sourceCheck{srcUID: src.UID, srcRV: src.ResourceVersion, server: rc.Spec.Server}
+	c := sourceCheck{rcUID: rc.UID, srcUID: src.UID, srcRV: src.ResourceVersion, server: rc.Spec.Server}
 	ref := rc.Spec.SecretRef
 	cfg, err := registry.ParseSecret(string(src.Type), src.Data)
 	if err != nil {
@@ -103,29 +110,31 @@ func checkSource(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) so
 			fmt.Sprintf("no entry of source Secret %s/%s covers server %q (entries: %v)", ref.Namespace, ref.Name, server.String(), names)}
 		return c
 	}
-	c.hash = contentHash(src.Type, src.Data)
+	c.digest = digest(src.Type, src.Data)
 	return c
 }
 
 // sourceCheck is checkSource's result for one version of a source and one
 // server.
 type sourceCheck struct {
+	rcUID   types.UID
 	srcUID  types.UID
 	srcRV   string
 	server  string
 	problem problem
-	hash    string
+	digest  copyDigest
 }
 
-// sourceChecks remembers, per RegistryCredential UID, the check of its
+// sourceChecks remembers, per RegistryCredential name, the check of its
 // current source version: every work item of a fan-out asks for it, and
 // parsing and hashing a large source for each of thousands of namespaces
 // would cost more than the writes. It holds at most one entry per
-// RegistryCredential, replaced when the source or server changes, dropped by
-// forget when the RegistryCredential goes; a restart just checks again.
+// RegistryCredential, replaced when the credential (UID), the source or the
+// server changes, dropped by forget when the RegistryCredential goes; a
+// restart just checks again.
 type sourceChecks struct {
 	mu sync.Mutex
-	m  map[types.UID]sourceCheck
+	m  map[string]sourceCheck
 }
 
 func (s *sourceChecks) check(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceCheck {
@@ -137,30 +146,26 @@ func (s *sourceChecks) check(rc *registryv1alpha1.RegistryCredential, src *corev
 // or server not seen before) rather than remembered.
 func (s *sourceChecks) checkFresh(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) (sourceCheck, bool) {
 	s.mu.Lock()
-	c, ok := s.m[rc.UID]
+	c, ok := s.m[rc.Name]
 	s.mu.Unlock()
-	if ok && c.srcUID == src.UID && c.srcRV == src.ResourceVersion && c.server == rc.Spec.Server {
+	if ok && c.rcUID == rc.UID && c.srcUID == src.UID && c.srcRV == src.ResourceVersion && c.server == rc.Spec.Server {
 		return c, false
 	}
 	c = checkSource(rc, src)
 	s.mu.Lock()
 	if s.m == nil {
-		s.m = map[types.UID]sourceCheck{}
+		s.m = map[string]sourceCheck{}
 	}
-	s.m[rc.UID] = c
+	s.m[rc.Name] = c
 	s.mu.Unlock()
 	return c, true
 }
 
-// retain forgets the checks of RegistryCredentials not in live.
-func (s *sourceChecks) retain(live func(types.UID) bool) {
+// forget drops the check of the named RegistryCredential.
+func (s *sourceChecks) forget(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for uid := range s.m {
-		if !live(uid) {
-			delete(s.m, uid)
-		}
-	}
+	delete(s.m, name)
 }
 
 func (s *sourceChecks) len() int {

@@ -19,7 +19,6 @@ package controllers
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,32 +32,43 @@ func TestFailureBook(t *testing.T) {
 	conflict := func(ns string) registryv1alpha1.NamespaceFailure {
 		return registryv1alpha1.NamespaceFailure{Namespace: ns, Reason: registryv1alpha1.ReasonConflict, Message: "m"}
 	}
-	if !b.set("a", conflict("ns-2")) || !b.set("a", conflict("ns-1")) || !b.set("b", conflict("ns-1")) {
+	key := func(c, ns string) pairKey { return pairKey{Credential: c, Namespace: ns} }
+	if !b.set(key("a", "ns-2"), "ua", conflict("ns-2")) || !b.set(key("a", "ns-1"), "ua", conflict("ns-1")) || !b.set(key("b", "ns-1"), "ub", conflict("ns-1")) {
 		t.Fatal("a new failure is a change")
 	}
-	if b.set("a", conflict("ns-1")) {
+	if b.set(key("a", "ns-1"), "ua", conflict("ns-1")) {
 		t.Fatal("the same failure again is no change")
 	}
-	if got := b.list("a", func(string) bool { return true }); len(got) != 2 || got[0].Namespace != "ns-1" {
-		t.Fatalf("list = %v, want ns-1, ns-2 sorted", got)
+	if b.set(key("a", "ns-1"), "ua2", conflict("ns-1")) != true {
+		t.Fatal("the same failure of a namesake (another UID) is a change")
 	}
-	// namespaces no longer selected are dropped by list
-	if got := b.list("a", func(ns string) bool { return ns == "ns-2" }); len(got) != 1 || b.len() != 2 {
-		t.Fatalf("list kept %v, book holds %d", got, b.len())
+	if got := b.failuresOf("a", "ua"); len(got) != 1 || got["ns-2"].Reason != registryv1alpha1.ReasonConflict {
+		t.Fatalf("failuresOf(a, ua) = %v, want ns-2 only (ns-1 is the namesake's)", got)
 	}
-	if !b.set("a", registryv1alpha1.NamespaceFailure{Namespace: "ns-2"}) || b.set("a", registryv1alpha1.NamespaceFailure{Namespace: "ns-2"}) {
+	if got := b.failuresOf("a", "ua2"); len(got) != 1 {
+		t.Fatalf("failuresOf(a, ua2) = %v", got)
+	}
+	// the reader's map is its own.
+	got := b.failuresOf("b", "ub")
+	delete(got, "ns-1")
+	if _, ok := b.get(key("b", "ns-1"), "ub"); !ok {
+		t.Fatal("a reader's change reached the book")
+	}
+	if _, ok := b.get(key("b", "ns-1"), "other"); ok {
+		t.Fatal("get answered for another UID")
+	}
+	if !b.clear(key("a", "ns-2")) || b.clear(key("a", "ns-2")) {
 		t.Fatal("clearing is a change once")
 	}
-	if _, ok := b.get("a", "ns-2"); ok {
-		t.Fatal("cleared failure still there")
-	}
-	b.retain(func(uid types.UID) bool { return uid != "b" })
-	if b.len() != 0 {
-		t.Fatalf("book holds %d after its credentials went", b.len())
+	b.clear(key("a", "ns-1"))
+	b.clear(key("b", "ns-1"))
+	if b.len() != 0 || len(b.m) != 0 {
+		t.Fatalf("book holds %d entries, %d credentials after every pair cleared", b.len(), len(b.m))
 	}
 	// bounded per credential
 	for i := range maxFailuresPerCredential + 5 {
-		b.set("c", conflict(fmt.Sprintf("ns-%d", i)))
+		ns := fmt.Sprintf("ns-%d", i)
+		b.set(key("c", ns), "uc", conflict(ns))
 	}
 	if b.len() != maxFailuresPerCredential {
 		t.Fatalf("book holds %d, bound %d", b.len(), maxFailuresPerCredential)
@@ -72,27 +82,31 @@ func TestSourceChecks(t *testing.T) {
 		Type:       corev1.SecretTypeDockerConfigJson,
 		Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"r.io":{"auth":"dTpw"}}}`)},
 	}
-	rc := func(uid types.UID, server string) *registryv1alpha1.RegistryCredential {
-		return &registryv1alpha1.RegistryCredential{ObjectMeta: metav1.ObjectMeta{Name: string(uid), UID: uid},
+	rc := func(name string, uid types.UID, server string) *registryv1alpha1.RegistryCredential {
+		return &registryv1alpha1.RegistryCredential{ObjectMeta: metav1.ObjectMeta{Name: name, UID: uid},
 			Spec: registryv1alpha1.RegistryCredentialSpec{Server: server, SecretRef: registryv1alpha1.SecretReference{Namespace: "src", Name: "regcred"}}}
 	}
 	cases := []struct {
+		name   string
 		uid    types.UID
 		server string
 		reason string
+		fresh  bool
 	}{
-		{"a", "r.io", ""},
-		{"b", "other.io", registryv1alpha1.ReasonServerNotInSource},
-		{"a", "other.io", registryv1alpha1.ReasonServerNotInSource}, // server changed: checked again
-		{"a", "r.io", ""},
+		{"a", "ua", "r.io", "", true},
+		{"a", "ua", "r.io", "", false}, // remembered
+		{"b", "ub", "other.io", registryv1alpha1.ReasonServerNotInSource, true},
+		{"a", "ua", "other.io", registryv1alpha1.ReasonServerNotInSource, true}, // server changed: checked again
+		{"a", "ua", "r.io", "", true},
+		{"a", "ua2", "r.io", "", true}, // a namesake: checked again
 	}
 	for _, tc := range cases {
-		c := s.check(rc(tc.uid, tc.server), src)
-		if c.problem.reason != tc.reason {
-			t.Errorf("%s %s: reason %q, want %q", tc.uid, tc.server, c.problem.reason, tc.reason)
+		c, fresh := s.checkFresh(rc(tc.name, tc.uid, tc.server), src)
+		if c.problem.reason != tc.reason || fresh != tc.fresh {
+			t.Errorf("%s %s %s: reason %q fresh %v, want %q %v", tc.name, tc.uid, tc.server, c.problem.reason, fresh, tc.reason, tc.fresh)
 		}
-		if tc.reason == "" && c.hash != contentHash(src.Type, src.Data) {
-			t.Errorf("%s: hash not the content hash", tc.uid)
+		if tc.reason == "" && c.digest != digest(src.Type, src.Data) {
+			t.Errorf("%s: not the content digest", tc.name)
 		}
 	}
 	if s.len() != 2 {
@@ -101,65 +115,36 @@ func TestSourceChecks(t *testing.T) {
 	bad := src.DeepCopy()
 	bad.ResourceVersion = "2"
 	bad.Data[corev1.DockerConfigJsonKey] = []byte(`{`)
-	if c := s.check(rc("a", "r.io"), bad); c.problem.reason != registryv1alpha1.ReasonSourceInvalid {
+	if c := s.check(rc("a", "ua2", "r.io"), bad); c.problem.reason != registryv1alpha1.ReasonSourceInvalid {
 		t.Fatalf("a new source version is checked again: %v", c.problem)
 	}
-	s.retain(func(uid types.UID) bool { return uid == "b" })
+	s.forget("a")
 	if s.len() != 1 {
 		t.Fatalf("%d checks kept after a credential went", s.len())
 	}
 }
 
-func TestStatusPaceWait(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	cases := []struct {
-		name string
-		book paceBook
-		now  time.Duration // after t0
-		want time.Duration
-	}{
-		{"never summarised", paceBook{changed: at(0)}, 0, 0},
-		{"within statusDelay of the last", paceBook{summarised: at(0), took: time.Millisecond}, 300 * time.Millisecond, statusDelay - 300*time.Millisecond},
-		{"expensive: spaced by its cost", paceBook{summarised: at(0), took: 100 * time.Millisecond}, 1500 * time.Millisecond, statusCostFactor*100*time.Millisecond - 1500*time.Millisecond},
-		{"cost spacing is bounded", paceBook{summarised: at(0), took: time.Second}, 9 * time.Second, maxStatusDelay - 9*time.Second},
-		{"spaced, changes quiet", paceBook{summarised: at(0), took: time.Millisecond, changed: at(900 * time.Millisecond)}, 1200 * time.Millisecond, 0},
-		{"spaced, a change just now: quiet first", paceBook{summarised: at(0), took: time.Millisecond, changed: at(1200 * time.Millisecond)}, 1200 * time.Millisecond, statusQuiet},
-		{"spaced, changes going on", paceBook{summarised: at(0), took: time.Millisecond, changed: at(1900 * time.Millisecond)}, 2 * time.Second, statusQuiet - 100*time.Millisecond},
-		{"changes going on: progress", paceBook{summarised: at(0), took: time.Millisecond, changed: at(statusProgressEvery)}, statusProgressEvery, 0},
-		{"progress due soon", paceBook{summarised: at(0), took: time.Millisecond, changed: at(4900 * time.Millisecond)}, 4900 * time.Millisecond, 100 * time.Millisecond},
-		{"progress waits for a longer cost spacing", paceBook{summarised: at(0), took: 400 * time.Millisecond, changed: at(7 * time.Second)}, 7 * time.Second, time.Second},
+func TestWriteBook(t *testing.T) {
+	var b writeBook
+	k := pairKey{Credential: "a", Namespace: "ns"}
+	for i := range maxWritesPerPair + 3 {
+		b.record(k, written{kind: writtenServiceAccount, key: types.NamespacedName{Namespace: "ns", Name: fmt.Sprint(i)}, rv: "5"})
 	}
-	for _, tc := range cases {
-		if got := tc.book.wait(at(tc.now)); got != tc.want {
-			t.Errorf("%s: wait %s, want %s", tc.name, got, tc.want)
-		}
+	if n := len(b.pending(k)); n != maxWritesPerPair {
+		t.Fatalf("%d writes kept for one pair, bound %d", n, maxWritesPerPair)
 	}
-}
-
-func TestStatusPace(t *testing.T) {
-	var p statusPace
-	now := time.Now()
-	if got := p.wait("unknown", now); got != 0 {
-		t.Fatalf("wait before any summary = %s, want 0", got)
+	b.keep(k, b.pending(k)[:1])
+	if n := len(b.pending(k)); n != 1 || b.len() != 1 {
+		t.Fatalf("keep left %d writes, %d pairs", n, b.len())
 	}
-	if got := p.wake("a", now); got != statusQuiet {
-		t.Fatalf("wake before any summary: the item looks after %s, want statusQuiet", got)
+	b.keep(k, nil)
+	if b.len() != 0 {
+		t.Fatal("a pair whose writes were all shown is still in the book")
 	}
-	p.observe("a", now, 100*time.Millisecond)
-	if got, want := p.wake("a", now.Add(time.Second)), time.Second; got != want {
-		t.Fatalf("wake 1 s after a summary that took 100 ms: after %s, want %s (cost spacing)", got, want)
-	}
-	if got := p.wait("a", now.Add(time.Second)); got != time.Second {
-		t.Fatalf("wait = %s", got)
-	}
-	p.observe("b", now, time.Millisecond)
-	if p.len() != 2 {
-		t.Fatalf("%d books for 2 credentials", p.len())
-	}
-	p.retain(func(uid types.UID) bool { return uid == "b" })
-	if p.len() != 1 || p.wait("a", now) != 0 {
-		t.Fatalf("after a went: %d books, a waits %s", p.len(), p.wait("a", now))
+	b.record(k, written{kind: writtenSecret, key: types.NamespacedName{Namespace: "ns", Name: "x"}, deleted: "u"})
+	b.forget(k)
+	if b.len() != 0 {
+		t.Fatal("forget left the pair")
 	}
 }
 

@@ -47,7 +47,6 @@ import (
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/controllers"
-	"github.com/regcred/regcred-operator/internal/kubeclient"
 	"github.com/regcred/regcred-operator/internal/testenv"
 )
 
@@ -143,7 +142,7 @@ func ctrlConfigSkipNameValidation() config.Controller {
 // that counts its writes.
 type runningManager struct {
 	manager  ctrl.Manager
-	operator *controllers.Operator
+	operator *controllers.Running
 	cancel   context.CancelFunc
 	done     chan error
 	writes   *writeCounter
@@ -221,9 +220,7 @@ func startManager() (*runningManager, error) {
 	}
 	w := &writeCounter{}
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, w: w} }
-	if err := kubeclient.Configure(cfg, kubeclient.Options{QPS: 1000, Burst: 2000, KeepIdle: 16}); err != nil {
-		return nil, err
-	}
+	cfg.QPS, cfg.Burst = 1000, 2000
 	m, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions([]string{sourceNS, extraSourceNS}),
@@ -235,16 +232,13 @@ func startManager() (*runningManager, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	op := &controllers.Operator{
-		Client:            m.GetClient(),
-		APIReader:         m.GetAPIReader(),
-		Recorder:          m.GetEventRecorder("regcred-operator"),
+	op, err := controllers.SetupForTest(ctx, m, controllers.Options{
 		SourceNamespaces:  []string{sourceNS, extraSourceNS},
 		PairWorkers:       16,
 		CredentialWorkers: 4,
 		ConflictRecheck:   2 * time.Second,
-	}
-	if err := op.SetupWithManager(ctx, m); err != nil {
+	})
+	if err != nil {
 		cancel()
 		return nil, err
 	}

@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"reflect"
 	"testing"
 
@@ -30,8 +29,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 )
@@ -155,20 +152,20 @@ func TestCopyDrift(t *testing.T) {
 		Spec:       registryv1alpha1.RegistryCredentialSpec{SecretRef: registryv1alpha1.SecretReference{Namespace: "src", Name: "regcred"}},
 	}
 	src := &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(`{"auths":{}}`)}}
-	hash := contentHash(src.Type, src.Data)
+	hash := digest(src.Type, src.Data)
 	fresh := func() *corev1.Secret {
 		c := desiredCopy(rc, src, "ns")
-		out, _ := transformSecret(c.DeepCopy())
+		out, _ := digestCopies(c.DeepCopy())
 		return out.(*corev1.Secret)
 	}
-	if d := copyDrift(fresh(), rc, src.Type, hash); d != "" {
+	if d := copyDrift(fresh(), digestOf(fresh()), rc, src.Type, hash); d != "" {
 		t.Fatalf("a fresh copy drifts: %s", d)
 	}
 	yes := true
 	cases := map[string]func(*corev1.Secret){
 		"type":                func(c *corev1.Secret) { c.Type = corev1.SecretTypeDockercfg },
 		"immutable":           func(c *corev1.Secret) { c.Immutable = &yes },
-		"data":                func(c *corev1.Secret) { c.Annotations[annotationObservedHash] = "x" },
+		"data":                func(c *corev1.Secret) { c.Annotations[annotationDataDigest] = "x" },
 		"source annotation":   func(c *corev1.Secret) { delete(c.Annotations, AnnotationSource) },
 		"labels":              func(c *corev1.Secret) { c.Labels[LabelCredential] = "other" },
 		"tracking label":      func(c *corev1.Secret) { c.Labels["app.kubernetes.io/instance"] = "x" },
@@ -178,39 +175,39 @@ func TestCopyDrift(t *testing.T) {
 		t.Run(want, func(t *testing.T) {
 			c := fresh()
 			mutate(c)
-			if got := copyDrift(c, rc, src.Type, hash); got != want {
+			if got := copyDrift(c, digestOf(c), rc, src.Type, hash); got != want {
 				t.Errorf("drift = %q, want %q", got, want)
 			}
 		})
 	}
 }
 
-func TestTransformSecret(t *testing.T) {
+func TestDigestCopies(t *testing.T) {
 	data := map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"r.io":{"auth":"c2VjcmV0"}}}`)}
 	copy := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelManagedBy: ManagedByValue}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}},
 		Type:       corev1.SecretTypeDockerConfigJson, Data: data,
 	}
-	out, _ := transformSecret(copy)
+	out, _ := digestCopies(copy)
 	s := out.(*corev1.Secret)
 	if s.Data != nil || s.ManagedFields != nil {
 		t.Fatal("copy data and managedFields must be dropped")
 	}
-	want := contentHash(corev1.SecretTypeDockerConfigJson, data)
-	if s.Annotations[annotationObservedHash] != want {
-		t.Fatal("hash of the data missing")
+	want := digest(corev1.SecretTypeDockerConfigJson, data)
+	if digestOf(s) != want {
+		t.Fatal("digest of the data missing")
 	}
-	again, _ := transformSecret(s)
-	if again.(*corev1.Secret).Annotations[annotationObservedHash] != want {
+	again, _ := digestCopies(s)
+	if digestOf(again.(*corev1.Secret)) != want {
 		t.Fatal("transform is not idempotent")
 	}
 	source := &corev1.Secret{Data: data}
-	out, _ = transformSecret(source)
-	if !bytes.Equal(out.(*corev1.Secret).Data[".dockerconfigjson"], data[".dockerconfigjson"]) {
-		t.Fatal("sources keep their data")
+	out, _ = digestCopies(source)
+	if !bytes.Equal(out.(*corev1.Secret).Data[".dockerconfigjson"], data[".dockerconfigjson"]) || digestOf(out.(*corev1.Secret)) != "" {
+		t.Fatal("sources keep their data, and carry no digest")
 	}
-	if contentHash("a", map[string][]byte{"k": []byte("v")}) == contentHash("a", map[string][]byte{"kv": nil}) {
-		t.Fatal("hash must separate keys from values")
+	if digest("a", map[string][]byte{"k": []byte("v")}) == digest("a", map[string][]byte{"kv": nil}) {
+		t.Fatal("digest must separate keys from values")
 	}
 }
 
@@ -281,126 +278,5 @@ func TestComputeStatus(t *testing.T) {
 				t.Errorf("failures %d listed %d, want %d listed %d", st.FailedNamespaces, len(st.Failures), tc.failures, tc.failuresListed)
 			}
 		})
-	}
-}
-
-// TestTransformNamespaceAndServiceAccount: the cache keeps what selection
-// and planning read, and nothing else; transforms are idempotent.
-func TestTransformNamespaceAndServiceAccount(t *testing.T) {
-	now := metav1.Now()
-	ns := &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"team": "a"}, CreationTimestamp: now, DeletionTimestamp: &now,
-			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...}"}, Finalizers: []string{"x"}},
-		Spec:   corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}},
-		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating, Conditions: []corev1.NamespaceCondition{{Type: "x"}}},
-	}
-	out, _ := transformNamespace(ns.DeepCopy())
-	got := out.(*corev1.Namespace)
-	if got.Name != "n" || got.Labels["team"] != "a" || got.DeletionTimestamp == nil || got.Status.Phase != corev1.NamespaceTerminating || got.CreationTimestamp != now {
-		t.Fatalf("selection input lost: %+v", got)
-	}
-	if got.Annotations != nil || got.Finalizers != nil || got.Spec.Finalizers != nil || got.Status.Conditions != nil {
-		t.Fatalf("kept more than selection reads: %+v", got)
-	}
-	record := RecordAnnotation("rc")
-	sa := &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "n", ResourceVersion: "7", Labels: map[string]string{"a": "b"},
-			Annotations: map[string]string{record: FormatRecord("t", "u"), "kubectl.kubernetes.io/last-applied-configuration": "{...}"}},
-		ImagePullSecrets: refs("a", "t"),
-		Secrets:          []corev1.ObjectReference{{Name: "token"}},
-	}
-	out, _ = transformServiceAccount(sa.DeepCopy())
-	gotSA := out.(*corev1.ServiceAccount)
-	if len(gotSA.Annotations) != 1 || gotSA.Annotations[record] == "" || !reflect.DeepEqual(gotSA.ImagePullSecrets, sa.ImagePullSecrets) || gotSA.ResourceVersion != "7" {
-		t.Fatalf("planning input lost: %+v", gotSA)
-	}
-	if gotSA.Labels != nil || gotSA.Secrets != nil {
-		t.Fatalf("kept more than planning reads: %+v", gotSA)
-	}
-	again, _ := transformServiceAccount(gotSA.DeepCopy())
-	if !reflect.DeepEqual(again, gotSA) {
-		t.Fatal("not idempotent")
-	}
-}
-
-// TestCacheSharesEqualValues: through the cache's transforms, objects with
-// equal labels, annotations, ownerReferences and imagePullSecrets share one
-// value; different ones do not; a namespace's kubernetes.io/metadata.name
-// label is dropped (selection answers it from the name) and nothing else.
-func TestCacheSharesEqualValues(t *testing.T) {
-	opts := CacheOptions([]string{"regcred-system"})
-	transform := func(obj client.Object) any {
-		for o, by := range opts.ByObject {
-			if reflect.TypeOf(o) == reflect.TypeOf(obj) {
-				out, err := by.Transform(obj)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return out
-			}
-		}
-		t.Fatalf("no transform for %T", obj)
-		return nil
-	}
-	samePtr := func(a, b any) bool { return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() }
-
-	nsIn := func(name, team string) *corev1.Namespace {
-		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelMetadataName: name, "team": team}}}
-	}
-	a := transform(nsIn("a", "x")).(*corev1.Namespace)
-	b := transform(nsIn("b", "x")).(*corev1.Namespace)
-	c := transform(nsIn("c", "y")).(*corev1.Namespace)
-	if !maps.Equal(a.Labels, map[string]string{"team": "x"}) || !samePtr(a.Labels, b.Labels) || samePtr(a.Labels, c.Labels) || c.Labels["team"] != "y" {
-		t.Fatalf("namespace labels: a %v, b %v, c %v", a.Labels, b.Labels, c.Labels)
-	}
-	odd := transform(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "d", Labels: map[string]string{corev1.LabelMetadataName: "other"}}}).(*corev1.Namespace)
-	if odd.Labels[corev1.LabelMetadataName] != "other" {
-		t.Fatal("a metadata.name label that is not the name must be kept")
-	}
-
-	record := RecordAnnotation("rc")
-	saIn := func(ns, uid string) *corev1.ServiceAccount {
-		return &corev1.ServiceAccount{
-			ObjectMeta:       metav1.ObjectMeta{Name: "default", Namespace: ns, Annotations: map[string]string{record: FormatRecord("t", types.UID(uid)), "other": ns}},
-			ImagePullSecrets: refs("t"),
-		}
-	}
-	s1 := transform(saIn("a", "u1")).(*corev1.ServiceAccount)
-	s2 := transform(saIn("b", "u1")).(*corev1.ServiceAccount)
-	s3 := transform(saIn("c", "u2")).(*corev1.ServiceAccount)
-	if !samePtr(s1.Annotations, s2.Annotations) || samePtr(s1.Annotations, s3.Annotations) || len(s1.Annotations) != 1 || s3.Annotations[record] != FormatRecord("t", "u2") {
-		t.Fatalf("ServiceAccount annotations: %v %v %v", s1.Annotations, s2.Annotations, s3.Annotations)
-	}
-	if &s1.ImagePullSecrets[0] != &s2.ImagePullSecrets[0] || s1.Namespace != "a" || s2.Namespace != "b" {
-		t.Fatal("ServiceAccount imagePullSecrets not shared, or namespaces mixed up")
-	}
-
-	copyIn := func(ns string) *corev1.Secret {
-		return &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns, UID: types.UID("uid-" + ns),
-				Labels:          map[string]string{LabelManagedBy: ManagedByValue, LabelCredential: "rc"},
-				Annotations:     map[string]string{AnnotationSource: "regcred-system/src"},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "registry.regcred.dev/v1alpha1", Kind: "RegistryCredential", Name: "rc", UID: "u1", Controller: ptr.To(true)}}},
-			Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)},
-		}
-	}
-	k1 := transform(copyIn("a")).(*corev1.Secret)
-	k2 := transform(copyIn("b")).(*corev1.Secret)
-	if !samePtr(k1.Labels, k2.Labels) || !samePtr(k1.Annotations, k2.Annotations) || &k1.OwnerReferences[0] != &k2.OwnerReferences[0] {
-		t.Fatal("equal copies do not share labels, annotations and ownerReferences")
-	}
-	if k1.Annotations[annotationObservedHash] == "" || k1.Data != nil || k1.UID == k2.UID || controllerUID(k1) != "u1" {
-		t.Fatalf("copy: %+v", k1)
-	}
-	edited := copyIn("c")
-	edited.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"x":{}}}`)
-	k3 := transform(edited).(*corev1.Secret)
-	if samePtr(k1.Annotations, k3.Annotations) || k3.Annotations[annotationObservedHash] == k1.Annotations[annotationObservedHash] {
-		t.Fatal("a copy with other data shares the first copies' hash")
-	}
-	again := transform(k1).(*corev1.Secret)
-	if !reflect.DeepEqual(again, k1) {
-		t.Fatal("transforms are not idempotent with shared values")
 	}
 }

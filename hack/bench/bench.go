@@ -114,7 +114,7 @@ type bench struct {
 	opKubecfg    string               // the operator's own user
 	op           *operator
 	opArgs       []string // the operator's flags (besides kubeconfig and ports)
-	opEnv        string   // the operator's GOGC, as the report shows it
+	opEnv        string   // the operator's GC setting, as the report shows it
 	obs          *observer
 	namespaces   []string // the N selected namespaces
 	newNS        []string // added by the new-namespace scenario

@@ -131,7 +131,7 @@ func probeManager(ctx context.Context, bin string) managerFeatures {
 // operator is the manager binary running as a child process.
 type operator struct {
 	bin         string
-	env         []string // added to the bench's environment (GOGC)
+	env         []string // added to the bench's environment
 	logPath     string
 	metricsAddr string // 127.0.0.1:port, plain HTTP
 	pprofAddr   string // "" unless the binary serves pprof
@@ -145,15 +145,15 @@ type operator struct {
 	exitErr   error
 }
 
-// operatorEnv is what the operator's environment adds to the bench's: the
-// Deployment's GOGC=40 (config/manager/manager.yaml), unless the bench's own
-// environment sets GOGC, which the operator then inherits. It returns the
-// setting as the report shows it.
+// operatorEnv is what the operator's environment adds to the bench's:
+// nothing, as the Deployment (config/manager/manager.yaml) sets no GOGC; a
+// GOGC in the bench's own environment is inherited. It returns the setting
+// as the report shows it.
 func operatorEnv() (env []string, shown string) {
 	if v, ok := os.LookupEnv("GOGC"); ok {
 		return nil, "GOGC=" + v + " (from the bench's environment)"
 	}
-	return []string{"GOGC=40"}, "GOGC=40 (as the Deployment sets it)"
+	return nil, "Go's default GOGC (as the Deployment)"
 }
 
 func freePort() (int, error) {

@@ -138,6 +138,24 @@ func (s *Set) Selecting(name string, labels map[string]string) []*Credential {
 	return out
 }
 
+// Compile returns rc compiled: the published credential when it is of the
+// same object version, else a new compilation (reusing the published
+// selector and server when only metadata or status changed), which is not
+// published. rc is kept as the result's Object: the caller's object must
+// not be modified afterwards (the cache's objects never are).
+//
+// The controllers' event handlers read RegistryCredentials from the cache
+// and compile them here: the cache's store is updated before any event
+// handler runs, whereas the snapshot is updated by a handler of its own,
+// in no set order with the others.
+func (s *Set) Compile(rc *registryv1alpha1.RegistryCredential) *Credential {
+	old := s.load().byName[rc.Name]
+	if old != nil && old.UID == rc.UID && old.Object.ResourceVersion == rc.ResourceVersion {
+		return old
+	}
+	return compile(rc, old)
+}
+
 // Refresh re-reads the named RegistryCredential from the cache and publishes
 // it (or its removal), returning what is now published (nil: gone).
 func (s *Set) Refresh(ctx context.Context, name string) (*Credential, error) {

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"path"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -84,50 +83,23 @@ func (s *Selector) Matches(name string, nsLabels map[string]string) bool {
 	if MatchGlob(s.exclude, name) {
 		return false
 	}
-	return s.labels.Matches(namespaceLabels{name: name, set: nsLabels})
-}
-
-// namespaceLabels are a namespace's labels as a selector sees them. The
-// API server gives every namespace the label kubernetes.io/metadata.name
-// with its name as the value (and keeps it so); the operator's cache drops
-// it to save a map per namespace, and it is answered here from the name.
-type namespaceLabels struct {
-	name string
-	set  map[string]string
-}
-
-func (l namespaceLabels) Has(key string) bool {
-	_, ok := l.Lookup(key)
-	return ok
-}
-
-func (l namespaceLabels) Get(key string) string {
-	v, _ := l.Lookup(key)
-	return v
-}
-
-func (l namespaceLabels) Lookup(key string) (string, bool) {
-	if v, ok := l.set[key]; ok {
-		return v, true
-	}
-	if key == corev1.LabelMetadataName && l.name != "" {
-		return l.name, true
-	}
-	return "", false
+	return s.labels.Matches(labels.Set(nsLabels))
 }
 
 // Serves reports whether the namespace should hold the pull secret: it is
 // selected, not excluded and not terminating.
-func (s *Selector) Serves(ns *corev1.Namespace) bool {
+func (s *Selector) Serves(ns metav1.Object) bool {
 	if Terminating(ns) {
 		return false
 	}
-	return s.Matches(ns.Name, ns.Labels)
+	return s.Matches(ns.GetName(), ns.GetLabels())
 }
 
-// Terminating reports whether a namespace is being deleted.
-func Terminating(ns *corev1.Namespace) bool {
-	return ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating
+// Terminating reports whether a namespace is being deleted. A namespace's
+// phase turns Terminating only together with its deletionTimestamp, so the
+// metadata alone tells (the operator caches namespaces metadata-only).
+func Terminating(ns metav1.Object) bool {
+	return ns.GetDeletionTimestamp() != nil
 }
 
 // ServiceAccountSelected reports whether the ServiceAccount name is one the

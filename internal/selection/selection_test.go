@@ -60,8 +60,14 @@ func TestMatchGlob(t *testing.T) {
 func TestSelector(t *testing.T) {
 	defaults := []string{"kube-system", "kube-public", "kube-node-lease"}
 	now := metav1.Now()
+	// as the API server returns a namespace: with the label
+	// kubernetes.io/metadata.name holding its name.
 	ns := func(name string, labels map[string]string) *corev1.Namespace {
-		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+		l := map[string]string{corev1.LabelMetadataName: name}
+		for k, v := range labels {
+			l[k] = v
+		}
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
 	}
 	cases := map[string]struct {
 		spec registryv1alpha1.RegistryCredentialSpec
@@ -115,29 +121,25 @@ func TestSelector(t *testing.T) {
 			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "team-b"}}},
 			ns:   ns("team-a", nil), want: false,
 		},
-		"metadata.name In, from the name": {
+		"metadata.name In": {
 			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 				{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: []string{"x", "team-a"}},
 			}}},
 			ns: ns("team-a", nil), want: true,
 		},
-		"metadata.name DoesNotExist never holds": {
+		"metadata.name DoesNotExist does not hold on a namespace from the API server": {
 			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 				{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpDoesNotExist},
 			}}},
 			ns: ns("team-a", nil), want: false,
 		},
-		"metadata.name label present on the object is used as it is": {
-			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "team-a"}}},
-			ns:   ns("team-a", map[string]string{corev1.LabelMetadataName: "team-a"}), want: true,
-		},
 		"terminating by timestamp": {
 			spec: registryv1alpha1.RegistryCredentialSpec{},
 			ns:   &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a", DeletionTimestamp: &now}}, want: false,
 		},
-		"terminating by phase": {
-			spec: registryv1alpha1.RegistryCredentialSpec{},
-			ns:   &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}}, want: false,
+		"metadata only: the labels as they are, nothing answered from the name": {
+			spec: registryv1alpha1.RegistryCredentialSpec{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "a"}}},
+			ns:   &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, want: false,
 		},
 	}
 	for name, tc := range cases {

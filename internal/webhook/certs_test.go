@@ -38,6 +38,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -172,6 +173,60 @@ func TestCertRotation(t *testing.T) {
 	})
 	g.Expect(err).NotTo(HaveOccurred(), "the served certificate verifies against the caBundle for the Service name")
 	g.Expect(conn.Close()).To(Succeed())
+}
+
+// TestTenancyGuardReadiness: with the tenancy guard as the only webhook
+// (--enable-pod-webhook=false), the Pod is not ready until the webhook server
+// serves, which a GatedServer does only once the certificate is ready: the
+// guard's failurePolicy is Fail, so a Service endpoint that does not answer
+// refuses every RegistryCredential.
+func TestTenancyGuardReadiness(t *testing.T) {
+	controlPlane(t)
+	g := NewWithT(t)
+	g.SetDefaultEventuallyTimeout(30 * time.Second)
+	g.SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
+	port, probePort := freePort(t), freePort(t)
+	ready := make(chan struct{})
+	m, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  controllers.CacheOptions([]string{sourceNS}),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "127.0.0.1:" + strconv.Itoa(probePort),
+		WebhookServer: &GatedServer{
+			Server: webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: webhookOpts.LocalServingCertDir}),
+			Ready:  ready,
+		},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(m.AddReadyzCheck("readyz", healthz.Ping)).To(Succeed()) // as main.go adds it
+	g.Expect(SetupTenancyGuard(m)).To(Succeed())
+
+	mctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Start(mctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+
+	probe := func(path string) func() (int, error) {
+		return func() (int, error) {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", probePort, path))
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+	}
+	g.Eventually(probe("/readyz")).ShouldNot(BeZero(), "the probe endpoint never answered")
+	g.Consistently(probe("/readyz"), time.Second).ShouldNot(Equal(http.StatusOK), "ready before the webhook server serves")
+	close(ready)
+	g.Eventually(probe("/readyz")).Should(Equal(http.StatusOK), "not ready once the webhook server serves")
+	g.Expect(probe("/readyz/tenancy-guard")()).To(Equal(http.StatusOK), "the readiness check is named tenancy-guard")
 }
 
 // stubServer records whether it was started.

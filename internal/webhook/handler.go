@@ -58,10 +58,10 @@ const defaultTimeout = 2 * time.Second
 //
 // +kubebuilder:webhook:path=/mutate-v1-pod,mutating=true,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=mpod.registry.regcred.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=5,matchPolicy=Equivalent,patch=`{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system","regcred-system"]},{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]},"objectSelector":{"matchExpressions":[{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]}}`
 
-// The handler reads RegistryCredentials, Namespaces and Secrets from the
-// manager's cache, and from the API server a Namespace or the metadata of a
-// Secret the cache does not hold (a brand-new Namespace, a Secret without our
-// labels).
+// The handler reads RegistryCredentials, the metadata of Namespaces and
+// Secrets from the manager's cache, and from the API server the metadata of a
+// Namespace or of a Secret the cache does not hold (a brand-new Namespace, a
+// Secret without our labels).
 // +kubebuilder:rbac:groups=registry.regcred.dev,resources=registrycredentials,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
@@ -81,8 +81,8 @@ type Options struct {
 // PodInjector is the admission handler. It never denies a Pod: on any error
 // it logs and admits the Pod unchanged.
 type PodInjector struct {
-	// Reader is the manager's cache; Namespaces and Secrets are read from
-	// it.
+	// Reader is the manager's cache; Namespaces (metadata only, as the
+	// controllers cache them) and Secrets are read from it.
 	Reader client.Reader
 	// APIReader, optional, reads what the cache does not hold: a Namespace
 	// created a moment ago, and the metadata of a Secret that holds a copy's
@@ -100,8 +100,8 @@ type PodInjector struct {
 var _ admission.Handler = &PodInjector{}
 
 // SetupPodWebhook registers the PodInjector at Path on the manager's webhook
-// server, makes sure the cache watches RegistryCredentials, Namespaces and
-// Secrets (the manager's cache options must select which Secrets: see
+// server, makes sure the cache watches RegistryCredentials, Namespaces
+// (metadata only: the informer the controllers use) and Secrets (the manager's cache options must select which Secrets: see
 // controllers.CacheOptions), removes a RegistryCredential's counter series
 // when it is deleted, and adds a "pod-webhook" readiness check that fails
 // until the caches have synced and the webhook server serves (with a
@@ -117,9 +117,9 @@ func SetupPodWebhook(mgr ctrl.Manager, set *credset.Set, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("pod webhook: watching RegistryCredentials: %w", err)
 	}
-	for _, obj := range []client.Object{&corev1.Namespace{}, &corev1.Secret{}} {
+	for _, obj := range []client.Object{namespaceMeta(), &corev1.Secret{}} {
 		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
-			return fmt.Errorf("pod webhook: watching %T: %w", obj, err)
+			return fmt.Errorf("pod webhook: watching %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
 		}
 	}
 	if set == nil {
@@ -186,7 +186,7 @@ func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		log.Error(err, "decoding the Pod failed; admitting it unchanged")
 		return admission.Allowed("")
 	}
-	if OptedOut(pod.Labels) {
+	if OptedOut(pod.Labels) || IsMirrorPod(pod) {
 		return admission.Allowed("")
 	}
 	// A Pod created with generateName has no name yet, and the namespace in
@@ -217,13 +217,23 @@ func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	return admission.Patched("", patchOps(pod, injections)...)
 }
 
-// namespace reads the Namespace from the cache; a Namespace created a moment
-// ago may not be there yet, then it is read once from the API server.
-func (p *PodInjector) namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+// namespaceMeta is an empty metadata-only Namespace: the cache holds
+// Namespaces that way (controllers.CacheOptions), and a read of a
+// &corev1.Namespace{} would fail (ReaderFailOnMissingInformer).
+func namespaceMeta() *metav1.PartialObjectMetadata {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return ns
+}
+
+// namespace reads the Namespace's metadata from the cache; a Namespace
+// created a moment ago may not be there yet, then it is read once from the
+// API server.
+func (p *PodInjector) namespace(ctx context.Context, name string) (*metav1.PartialObjectMetadata, error) {
 	if name == "" {
 		return nil, errors.New("the admission request has no namespace")
 	}
-	ns := &corev1.Namespace{}
+	ns := namespaceMeta()
 	err := p.Reader.Get(ctx, types.NamespacedName{Name: name}, ns, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) && p.APIReader != nil {
 		logf.FromContext(ctx).V(1).Info("namespace not in the cache yet; reading it from the API server", "namespace", name)

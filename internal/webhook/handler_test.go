@@ -68,6 +68,20 @@ var failing = fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(in
 	},
 }).Build()
 
+// metadataOnly is reader as the manager's cache answers: Namespaces only as
+// metadata; a read of a full Namespace fails, as with
+// ReaderFailOnMissingInformer.
+func metadataOnly(reader client.Reader) client.Reader {
+	return interceptor.NewClient(reader.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, full := obj.(*corev1.Namespace); full {
+				return errors.New("no informer for *v1.Namespace: the cache holds Namespaces as metadata")
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+}
+
 // pullSecret builds Secret ns/name, controlled by owner when given, with extra
 // metadata from mods.
 func pullSecret(ns, name string, owner *registryv1alpha1.RegistryCredential, mods ...func(*corev1.Secret)) *corev1.Secret {
@@ -158,6 +172,8 @@ func TestHandle(t *testing.T) {
 	}{
 		{name: "CREATE of a matching Pod is patched", injector: injector(cached(app)),
 			req: admissionRequest(t, admissionv1.Create, "app", pod("nginx")), wantPatch: true},
+		{name: "Namespaces are read as metadata, as the cache holds them", injector: &PodInjector{Reader: metadataOnly(cached(app)), APIReader: metadataOnly(api), Credentials: creds},
+			req: admissionRequest(t, admissionv1.Create, "app", pod("nginx")), wantPatch: true},
 		{name: "the credential's copy in the cache: patched", injector: injector(cached(app, pullSecret("app", "hub-pull", &hub))),
 			req: admissionRequest(t, admissionv1.Create, "app", pod("nginx")), wantPatch: true},
 		{name: "a Secret the credential does not control holds the name: allowed, no patch",
@@ -181,6 +197,10 @@ func TestHandle(t *testing.T) {
 			req: admissionRequest(t, admissionv1.Create, "app", pod("nginx"))},
 		{name: "cache errors: allowed unchanged", injector: &PodInjector{Reader: failing, APIReader: failing, Credentials: creds},
 			req: admissionRequest(t, admissionv1.Create, "app", pod("nginx"))},
+		{name: "mirror Pod: allowed unchanged without reading anything", injector: &PodInjector{Reader: failing, APIReader: failing, Credentials: creds},
+			req: admissionRequest(t, admissionv1.Create, "app", podWith(pod("nginx"), func(p *corev1.Pod) {
+				p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "hash"}
+			}))},
 		{name: "Pod opted out: allowed unchanged without reading anything", injector: &PodInjector{Reader: failing, APIReader: failing, Credentials: creds},
 			req: admissionRequest(t, admissionv1.Create, "app", podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "false"} }))},
 	}

@@ -64,23 +64,26 @@ type Injection struct {
 // matches the image of at least one container, init container or ephemeral
 // container. Secrets the Pod already lists are not added again, nor is a name
 // twice. Nothing is added when the Pod or the namespace carries
-// InjectLabel=InjectDisabled.
+// InjectLabel=InjectDisabled, nor to a mirror Pod (see IsMirrorPod).
 //
 // sourceNamespaces is the operator's --source-namespaces ("*": any); nil
 // leaves that check to the RegistryCredential's Ready condition.
 //
 // The handler further drops a name that a Secret the credential does not
 // control holds (see PodInjector.Handle); Decide cannot know that.
-func Decide(pod *corev1.Pod, ns *corev1.Namespace, creds []*credset.Credential, sourceNamespaces []string) []Injection {
+//
+// ns needs only its metadata (name, labels, deletionTimestamp): the handler
+// passes the metav1.PartialObjectMetadata the cache holds.
+func Decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sourceNamespaces []string) []Injection {
 	return decide(pod, ns, creds, sourceNamespaces, nil)
 }
 
 // decide is Decide with a last check, keep, on each candidate that passed
 // all the others (nil keeps all). A candidate keep refuses does not take its
 // name, so a later credential with the same copy name is still considered.
-func decide(pod *corev1.Pod, ns *corev1.Namespace, creds []*credset.Credential, sourceNamespaces []string,
+func decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sourceNamespaces []string,
 	keep func(*credset.Credential) bool) []Injection {
-	if OptedOut(pod.Labels) || OptedOut(ns.Labels) || len(creds) == 0 {
+	if OptedOut(pod.Labels) || OptedOut(ns.GetLabels()) || IsMirrorPod(pod) || len(creds) == 0 {
 		return nil
 	}
 	images := podImages(pod)
@@ -106,6 +109,16 @@ func decide(pod *corev1.Pod, ns *corev1.Namespace, creds []*credset.Credential, 
 // OptedOut reports whether labels carry InjectLabel=InjectDisabled.
 func OptedOut(labels map[string]string) bool {
 	return labels[InjectLabel] == InjectDisabled
+}
+
+// IsMirrorPod reports whether the Pod is a mirror Pod: the API server's copy
+// of a static Pod, which the kubelet creates with the annotation
+// kubernetes.io/config.mirror. The ServiceAccount admission plugin refuses a
+// mirror Pod that references a Secret, so one injected would keep the static
+// Pod out of the API; the kubelet runs it from its manifest regardless.
+func IsMirrorPod(pod *corev1.Pod) bool {
+	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
+	return ok
 }
 
 // Skip returns why a RegistryCredential must not be injected, or "" if it

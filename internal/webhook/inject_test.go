@@ -107,8 +107,14 @@ func podWith(p *corev1.Pod, mod func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
-func namespace(name string, labels map[string]string) *corev1.Namespace {
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+// namespace is a Namespace's metadata, as the cache holds it.
+func namespace(name string, labels map[string]string, mods ...func(*metav1.PartialObjectMetadata)) *metav1.PartialObjectMetadata {
+	ns := namespaceMeta()
+	ns.Name, ns.Labels = name, labels
+	for _, m := range mods {
+		m(ns)
+	}
+	return ns
 }
 
 func TestDecide(t *testing.T) {
@@ -119,7 +125,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name    string
 		pod     *corev1.Pod
-		ns      *corev1.Namespace
+		ns      *metav1.PartialObjectMetadata
 		creds   []registryv1alpha1.RegistryCredential
 		sources []string
 		want    []string // secrets, in order
@@ -155,7 +161,9 @@ func TestDecide(t *testing.T) {
 		{name: "namespace excluded by glob", pod: pod("nginx"), ns: app,
 			creds: []registryv1alpha1.RegistryCredential{rc("ex", "docker.io", func(r *registryv1alpha1.RegistryCredential) { r.Spec.ExcludeNamespaces = []string{"ap?"} })}},
 		{name: "kube-system excluded by default", pod: pod("nginx"), ns: namespace("kube-system", nil), creds: []registryv1alpha1.RegistryCredential{hub}},
-		{name: "terminating namespace", pod: pod("nginx"), ns: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gone"}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}},
+		{name: "terminating namespace", pod: pod("nginx"), ns: namespace("gone", nil, func(ns *metav1.PartialObjectMetadata) { ns.DeletionTimestamp = &metav1.Time{} }),
+			creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "mirror Pod", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "hash"} }),
 			creds: []registryv1alpha1.RegistryCredential{hub}},
 		{name: "Pod opted out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "false"} }), creds: []registryv1alpha1.RegistryCredential{hub}},
 		{name: "Pod label with another value does not opt out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "true"} }),

@@ -218,15 +218,12 @@ func startManager() (*runningManager, error) {
 		cancel()
 		return nil, err
 	}
-	if err := (&controllers.Operator{
-		Client:            m.GetClient(),
-		APIReader:         m.GetAPIReader(),
-		Recorder:          m.GetEventRecorder("regcred-operator"),
-		Credentials:       set,
+	if err := controllers.SetupWithManager(ctx, m, controllers.Options{
 		SourceNamespaces:  []string{sourceNS},
 		PairWorkers:       32,
 		CredentialWorkers: 4,
-	}).SetupWithManager(ctx, m); err != nil {
+		Credentials:       set,
+	}); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -234,7 +231,10 @@ func startManager() (*runningManager, error) {
 		cancel()
 		return nil, err
 	}
-	SetupTenancyGuard(m)
+	if err := SetupTenancyGuard(m); err != nil {
+		cancel()
+		return nil, err
+	}
 	rm := &runningManager{Manager: m, credentials: set, cancel: cancel, done: make(chan error, 1)}
 	go func() { rm.done <- m.Start(ctx) }()
 

@@ -345,7 +345,7 @@ func TestNoInjectionOverForeignSecret(t *testing.T) {
 		ns.Labels[testLabel] = f.id
 		f.g.Expect(env.Client.Patch(ctx, ns, patch)).To(Succeed())
 		f.g.Eventually(func() string {
-			cached := &corev1.Namespace{}
+			cached := namespaceMeta()
 			if err := mgr.GetCache().Get(ctx, client.ObjectKeyFromObject(ns), cached); err != nil {
 				return err.Error()
 			}
@@ -374,6 +374,23 @@ func TestNoInjectionOverForeignSecret(t *testing.T) {
 		p := f.createPod(f.namespace(nil), testPod("nginx"))
 		f.g.Expect(pullSecrets(p)).To(Equal([]string{hub.Spec.TargetSecretName}))
 	})
+}
+
+// TestMirrorPodNotInjected: a mirror Pod (the API server's copy of a static
+// Pod, annotation kubernetes.io/config.mirror) never gets a pull secret: the
+// ServiceAccount admission plugin refuses a mirror Pod that references a
+// Secret, so injecting one would keep the static Pod out of the API. The
+// kubelet pulls a static Pod's images without the API's Secrets anyway.
+func TestMirrorPodNotInjected(t *testing.T) {
+	f := newFixture(t)
+	hub := f.credential("docker.io")
+	ns := f.namespace(nil)
+	f.g.Expect(pullSecrets(f.createPod(ns, testPod("nginx")))).To(Equal([]string{hub.Spec.TargetSecretName}), "precondition: the webhook injects there")
+
+	mirror := testPod("nginx")
+	mirror.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "0123456789abcdef"}
+	mirror.Spec.NodeName = "node-a" // a mirror Pod is bound to its kubelet's node
+	f.g.Expect(pullSecrets(f.createPod(ns, mirror))).To(BeEmpty())
 }
 
 // TestNewNamespaceRace: a Pod created in a namespace the moment it exists,
