@@ -647,10 +647,39 @@ func TestChartMatchesKustomize(t *testing.T) {
 	kp := typed[policyv1.PodDisruptionBudget](t, k.only(t, "PodDisruptionBudget", nil))
 	cp := typed[policyv1.PodDisruptionBudget](t, r.only(t, "PodDisruptionBudget", nil))
 	g.Expect(cp.Spec.MinAvailable).To(Equal(kp.Spec.MinAvailable))
+	g.Expect(cp.Spec.MaxUnavailable).To(Equal(kp.Spec.MaxUnavailable))
 	for _, ks := range k.all("Service") {
 		cs := r.find("Service", mapName(ks.GetName()))
 		g.Expect(typed[corev1.Service](t, cs).Spec.Ports).To(Equal(typed[corev1.Service](t, ks).Spec.Ports), cs.GetName())
 	}
+}
+
+// TestChartPodDefaults checks the Deployment's and PodDisruptionBudget's
+// defaults (checkPodDefaults) with the default values and with one and three
+// replicas, and that a single replica gets no PodDisruptionBudget, even with
+// minAvailable set.
+func TestChartPodDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		pdbs int
+	}{
+		{"default values", nil, 1},
+		{"one replica", []string{"--set", "replicas=1"}, 0},
+		{"one replica, minAvailable 1", []string{"--set", "replicas=1,podDisruptionBudget.minAvailable=1"}, 0},
+		{"three replicas", []string{"--set", "replicas=3"}, 1},
+		{"three replicas, minAvailable 2", []string{"--set", "replicas=3,podDisruptionBudget.minAvailable=2"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := chartRender(t, "regcred", testenv.OperatorNamespace, tc.args...)
+			checkPodDefaults(t, r)
+			NewWithT(t).Expect(r.all("PodDisruptionBudget")).To(HaveLen(tc.pdbs))
+		})
+	}
+	r := chartRender(t, "regcred", testenv.OperatorNamespace, "--set", "replicas=3,podDisruptionBudget.minAvailable=2")
+	pdb := typed[policyv1.PodDisruptionBudget](t, r.only(t, "PodDisruptionBudget", nil))
+	NewWithT(t).Expect(pdb.Spec.MaxUnavailable).To(BeNil(), "minAvailable replaces maxUnavailable")
+	NewWithT(t).Expect(pdb.Spec.MinAvailable.IntValue()).To(Equal(2))
 }
 
 // TestChartCRDMatchesConfig checks that the chart's CRD is config/crd/bases'

@@ -31,10 +31,15 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -253,4 +258,63 @@ func installCRDs(ctx context.Context, t *testing.T, c client.Client, dir string)
 // ownership run, nothing is stored.
 func applyDryRun(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {
 	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u.DeepCopy()), client.DryRunAll, client.FieldOwner(fieldOwner))
+}
+
+// measuredRSS10k is the operator's resident memory after a fan-out over
+// 10,000 namespaces (docs/benchmarks.md, row 9b): the memory request must
+// not sit below it.
+var measuredRSS10k = resource.MustParse("88.5Mi")
+
+// checkPodDefaults checks what every install's Deployment and
+// PodDisruptionBudget must get right whatever the names:
+//   - no GOMEMLIMIT or GOGC in the environment: the operator sets its memory
+//     limit to 90% of the container's itself (GOMEMLIMIT equal to the limit
+//     leaves the runtime's own memory no room), and keeps Go's GC pace;
+//   - POD_NAME and POD_NAMESPACE from the downward API (leader election
+//     identity, the operator's namespace);
+//   - a memory request above measuredRSS10k, and a limit above the request;
+//   - no PodDisruptionBudget that blocks a node drain of the healthy
+//     replicas (at least one may be evicted).
+func checkPodDefaults(t *testing.T, r rendering) {
+	t.Helper()
+	g := NewWithT(t)
+	dep := typed[appsv1.Deployment](t, r.only(t, "Deployment", nil))
+	manager := chartContainer(t, &dep.Spec.Template.Spec, "manager")
+	env := map[string]corev1.EnvVar{}
+	for _, e := range manager.Env {
+		env[e.Name] = e
+	}
+	g.Expect(env).NotTo(HaveKey("GOMEMLIMIT"), "%s: GOMEMLIMIT is the operator's to set (90%% of the memory limit)", r.name)
+	g.Expect(env).NotTo(HaveKey("GOGC"), "%s: Go's default GC pace", r.name)
+	for name, field := range map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"} {
+		g.Expect(env).To(HaveKey(name), r.name)
+		g.Expect(env[name].ValueFrom).NotTo(BeNil(), "%s: %s", r.name, name)
+		g.Expect(env[name].ValueFrom.FieldRef).NotTo(BeNil(), "%s: %s", r.name, name)
+		g.Expect(env[name].ValueFrom.FieldRef.FieldPath).To(Equal(field), "%s: %s", r.name, name)
+	}
+
+	request, limit := manager.Resources.Requests.Memory(), manager.Resources.Limits.Memory()
+	g.Expect(request.Cmp(measuredRSS10k)).To(Equal(1), "%s: memory request %s is below the %s measured at 10,000 namespaces", r.name, request, &measuredRSS10k)
+	g.Expect(limit.IsZero()).To(BeFalse(), "%s: no memory limit (the Go memory limit derives from it)", r.name)
+	g.Expect(limit.Cmp(*request)).To(Equal(1), "%s: memory limit %s not above the request %s", r.name, limit, request)
+
+	replicas := 1
+	if dep.Spec.Replicas != nil {
+		replicas = int(*dep.Spec.Replicas)
+	}
+	for _, u := range r.all("PodDisruptionBudget") {
+		pdb := typed[policyv1.PodDisruptionBudget](t, u)
+		evictable := 0
+		switch {
+		case pdb.Spec.MaxUnavailable != nil:
+			n, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, replicas, true)
+			g.Expect(err).NotTo(HaveOccurred(), r.name)
+			evictable = n
+		case pdb.Spec.MinAvailable != nil:
+			n, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MinAvailable, replicas, true)
+			g.Expect(err).NotTo(HaveOccurred(), r.name)
+			evictable = replicas - n
+		}
+		g.Expect(evictable).To(BeNumerically(">=", 1), "%s: PodDisruptionBudget %s lets no replica of %d be evicted: it blocks node drains", r.name, pdb.Name, replicas)
+	}
 }

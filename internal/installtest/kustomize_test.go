@@ -185,6 +185,7 @@ func TestKustomizeNames(t *testing.T) {
 				g.Expect(n.manager.Image).To(Equal(kzDefaultImage))
 			}
 			g.Expect(r.text).NotTo(ContainSubstring("controller:latest"))
+			checkPodDefaults(t, r)
 
 			// The manager's flags name the rendered objects.
 			g.Expect(n.flags).To(HaveKeyWithValue("webhook-configuration-name", n.mutating.Name))
