@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,15 +38,39 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// operator is one replica of the operator binary.
+// operator is one replica of the operator binary, run as the kubelet runs
+// a Pod's container (restartPolicy Always): when the process exits on its
+// own (not through kill or stop, which the test asks for), it is started
+// again with the same arguments and environment, at once the first time,
+// then after the kubelet's CrashLoopBackOff (10 s, doubling up to 5 min;
+// reset once a process has run 10 min).
 type operator struct {
-	name    string
-	cmd     *exec.Cmd
-	metrics string // host:port, plain HTTP
-	health  string // host:port
-	webhook int    // port, when serving the webhook
-	exited  chan struct{}
+	name     string // the replica's name in the log
+	identity string // POD_NAME: its leader election identity
+	args     []string
+	env      []string
+	metrics  string // host:port, plain HTTP
+	health   string // host:port
+	webhook  int    // port, when serving the webhook
+	t        testing.TB
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd     // the current process
+	exited   chan struct{} // closed when the current process has exited
+	started  time.Time     // when the current process started
+	halted   bool          // kill or stop asked: no more restarts
+	halt     chan struct{} // closed with halted
+	restarts int
+	backoff  time.Duration // the next restart's delay; 0: at once
 }
+
+// The kubelet's CrashLoopBackOff (pkg/kubelet: initial, maximum, and how
+// long a container runs before its back-off is forgotten).
+const (
+	crashBackoffInitial = 10 * time.Second
+	crashBackoffMax     = 5 * time.Minute
+	crashBackoffReset   = 2 * crashBackoffMax
+)
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -68,16 +93,27 @@ func writeKubeconfig(path string, cfg *rest.Config) error {
 }
 
 // startOperator runs one replica with leader election, as config/default
-// does, its log appended to the suite's log file.
+// does, its log appended to the suite's log file; its identity (POD_NAME)
+// is its name.
 func startOperator(t testing.TB, name string, extra ...string) *operator {
 	t.Helper()
+	return startOperatorAs(t, name, name, extra...)
+}
+
+// startOperatorAs runs a replica whose leader election identity (POD_NAME,
+// as the Deployment sets it) is identity: a restart of the same Pod's
+// container reuses the Pod's identity.
+func startOperatorAs(t testing.TB, name, identity string, extra ...string) *operator {
+	t.Helper()
 	o := &operator{
-		name:    name,
-		metrics: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		health:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		exited:  make(chan struct{}),
+		name:     name,
+		identity: identity,
+		metrics:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		health:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		t:        t,
+		halt:     make(chan struct{}),
 	}
-	args := []string{
+	o.args = []string{
 		"--kubeconfig=" + suite.kubeconfig,
 		"--source-namespaces=" + sourceNS,
 		"--leader-elect=true",
@@ -93,38 +129,131 @@ func startOperator(t testing.TB, name string, extra ...string) *operator {
 	}
 	if webhook {
 		o.webhook = freePort(t)
-		args = append(args, "--enable-cert-rotation=false", "--webhook-cert-path="+suite.certDir, "--webhook-port="+strconv.Itoa(o.webhook))
+		o.args = append(o.args, "--enable-cert-rotation=false", "--webhook-cert-path="+suite.certDir, "--webhook-port="+strconv.Itoa(o.webhook))
 	} else {
-		args = append(args, "--enable-pod-webhook=false")
+		o.args = append(o.args, "--enable-pod-webhook=false")
 	}
-	args = append(args, extra...)
-	o.cmd = exec.Command(suite.binary, args...)
-	o.cmd.Env = append(os.Environ(), "GOGC=40")
-	pr, pw := io.Pipe()
-	o.cmd.Stdout, o.cmd.Stderr = pw, pw
-	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := o.cmd.Start(); err != nil {
+	o.args = append(o.args, extra...)
+	// the Deployment's environment: POD_NAME from the downward API; GOGC
+	// as the image leaves it (the runtime's default).
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "POD_NAME=") && !strings.HasPrefix(kv, "GOGC=") {
+			o.env = append(o.env, kv)
+		}
+	}
+	o.env = append(o.env, "POD_NAME="+identity)
+	o.mu.Lock()
+	err := o.spawn()
+	o.mu.Unlock()
+	if err != nil {
 		t.Fatal(err)
 	}
+	// a graceful stop releases the Lease, so the next case does not wait for it.
+	t.Cleanup(o.stop)
+	waitFor(t, 60*time.Second, "operator "+name+" healthy", func() error {
+		if err := o.get("/readyz", o.health); err != nil {
+			return fmt.Errorf("%w (restarts %d)", err, o.restartCount())
+		}
+		return nil
+	})
+	return o
+}
+
+// spawn starts a process (o.mu held) and the goroutine that waits for it.
+func (o *operator) spawn() error {
+	cmd := exec.Command(suite.binary, o.args...)
+	cmd.Env = o.env
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = pw.Close()
+		return err
+	}
+	exited := make(chan struct{})
+	o.cmd, o.exited, o.started = cmd, exited, time.Now()
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			suite.log(name, sc.Text())
+			suite.log(o.name, sc.Text())
 		}
 	}()
-	go func() { _ = o.cmd.Wait(); _ = pw.Close(); close(o.exited) }()
-	// a graceful stop releases the Lease, so the next case does not wait for it.
-	t.Cleanup(o.stop)
-	waitFor(t, 60*time.Second, "operator "+name+" healthy", func() error {
-		select {
-		case <-o.exited:
-			return errStop(fmt.Errorf("operator %s exited: %v", name, o.cmd.ProcessState))
-		default:
+	go func() {
+		_ = cmd.Wait()
+		_ = pw.Close()
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		close(exited)
+		if !o.halted {
+			o.restartLocked(cmd.ProcessState)
 		}
-		return o.get("/readyz", o.health)
-	})
-	return o
+	}()
+	return nil
+}
+
+// restartLocked is the kubelet's answer to a process that exited on its
+// own (o.mu held): start it again, at once or after the back-off.
+func (o *operator) restartLocked(state *os.ProcessState) {
+	ran := time.Since(o.started)
+	if ran >= crashBackoffReset {
+		o.backoff = 0
+	}
+	delay := o.backoff
+	o.backoff = min(max(2*o.backoff, crashBackoffInitial), crashBackoffMax)
+	o.restarts++
+	n := o.restarts
+	suite.log(o.name, fmt.Sprintf("harness: exited (%v) after %v; restart %d in %v", state, ran.Round(time.Millisecond), n, delay))
+	start := func() {
+		if err := o.spawn(); err != nil {
+			o.t.Errorf("restarting %s: %v", o.name, err)
+			return
+		}
+		o.t.Logf("RESTARTED %s after exit: %v (ran %v; restart %d, after %v)", o.name, state, ran.Round(time.Millisecond), n, delay)
+	}
+	if delay == 0 {
+		start()
+		return
+	}
+	go func() {
+		select {
+		case <-o.halt:
+			return
+		case <-time.After(delay):
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if !o.halted {
+			start()
+		}
+	}()
+}
+
+// restartCount is how many times the replica was restarted after exiting
+// on its own.
+func (o *operator) restartCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.restarts
+}
+
+// current is the current process and its exit channel.
+func (o *operator) current() (*exec.Cmd, chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.cmd, o.exited
+}
+
+// stopping ends restarts (kill or stop asked) and returns the current
+// process.
+func (o *operator) stopping() (*exec.Cmd, chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.halted {
+		o.halted = true
+		close(o.halt)
+	}
+	return o.cmd, o.exited
 }
 
 func (o *operator) get(path, addr string) error {
@@ -140,34 +269,38 @@ func (o *operator) get(path, addr string) error {
 	return nil
 }
 
-// pid is the replica's process ID.
-func (o *operator) pid() int { return o.cmd.Process.Pid }
+// pid is the current process's ID.
+func (o *operator) pid() int {
+	cmd, _ := o.current()
+	return cmd.Process.Pid
+}
 
-// running reports whether the process is still there.
+// running reports whether the current process is still there.
 func (o *operator) running() bool {
+	_, exited := o.current()
 	select {
-	case <-o.exited:
+	case <-exited:
 		return false
 	default:
 		return true
 	}
 }
 
-// kill stops the replica with SIGKILL: no cleanup, the Lease is not released.
+// kill stops the replica with SIGKILL: no cleanup, the Lease is not
+// released, and no restart.
 func (o *operator) kill() {
-	if o.running() {
-		_ = o.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-o.exited
+	cmd, exited := o.stopping()
+	_ = cmd.Process.Signal(syscall.SIGKILL) // an error: it has exited
+	<-exited
 }
 
-// stop stops the replica as the kubelet does, with SIGTERM, and waits.
+// stop stops the replica as the kubelet does, with SIGTERM, and waits; no
+// restart.
 func (o *operator) stop() {
-	if o.running() {
-		_ = o.cmd.Process.Signal(syscall.SIGTERM)
-	}
+	cmd, exited := o.stopping()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-o.exited:
+	case <-exited:
 	case <-time.After(45 * time.Second):
 		o.kill()
 	}

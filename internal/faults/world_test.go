@@ -289,12 +289,35 @@ func (w *world) check(present bool) error {
 	return nil
 }
 
-// converge waits for the whole-cluster check and logs how long it took.
-func (w *world) converge(what string, present bool, from time.Time) time.Duration {
+// converge waits for the whole-cluster check and logs how long it took
+// from from, and how many times the replicas ops were restarted after
+// exiting on their own.
+func (w *world) converge(what string, present bool, from time.Time, ops ...*operator) time.Duration {
+	w.t.Helper()
+	return w.convergeWithin(0, what, present, from, ops...)
+}
+
+// convergeWithin is converge with a target (0: none): the test fails when
+// it took longer.
+func (w *world) convergeWithin(target time.Duration, what string, present bool, from time.Time, ops ...*operator) time.Duration {
 	w.t.Helper()
 	waitFor(w.t, 3*time.Minute, what, func() error { return w.check(present) })
 	d := time.Since(from)
-	w.t.Logf("CONVERGED %s: %v", what, d.Round(time.Millisecond))
+	var notes []string
+	if target > 0 {
+		notes = append(notes, fmt.Sprintf("target %v", target))
+	}
+	for _, o := range ops {
+		notes = append(notes, fmt.Sprintf("%s restarted %d times", o.name, o.restartCount()))
+	}
+	note := ""
+	if len(notes) > 0 {
+		note = " (" + strings.Join(notes, "; ") + ")"
+	}
+	w.t.Logf("CONVERGED %s: %v%s", what, d.Round(time.Millisecond), note)
+	if target > 0 && d > target {
+		w.t.Errorf("%s: converged in %v, want under %v", what, d, target)
+	}
 	return d
 }
 
