@@ -349,9 +349,9 @@ func (e *leaderElectionEvents) Eventf(obj kruntime.Object, eventType, reason, me
 
 // apiServerPoll is how often a starting operator asks an API server that
 // does not answer yet.
-const apiServerPoll = time.Second
+const apiServerPoll = 250 * time.Millisecond
 
-// waitForAPIServer returns once the API server answers discovery, or ctx
+// waitForAPIServer returns once the API server says it is ready, or ctx
 // ends.
 func waitForAPIServer(ctx context.Context, cfg *rest.Config, log logr.Logger) error {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
@@ -359,8 +359,10 @@ func waitForAPIServer(ctx context.Context, cfg *rest.Config, log logr.Logger) er
 		return fmt.Errorf("building the discovery client: %w", err)
 	}
 	logged := false
-	err = wait.PollUntilContextCancel(ctx, apiServerPoll, true, func(context.Context) (bool, error) {
-		if _, err := dc.ServerVersion(); err != nil {
+	err = wait.PollUntilContextCancel(ctx, apiServerPoll, true, func(ctx context.Context) (bool, error) {
+		// /readyz, not /version: an API server that has just started answers
+		// /version before its discovery and storage are ready.
+		if err := dc.RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
 			if !logged {
 				log.Info("waiting for the API server", "error", err.Error())
 				logged = true

@@ -301,9 +301,27 @@ func (w *world) converge(what string, present bool, from time.Time, ops ...*oper
 // it took longer.
 func (w *world) convergeWithin(target time.Duration, what string, present bool, from time.Time, ops ...*operator) time.Duration {
 	w.t.Helper()
-	waitFor(w.t, 3*time.Minute, what, func() error { return w.check(present) })
+	// the last thing still wrong, and when: what the convergence waited for.
+	var last string
+	var lastAt time.Time
+	var firstCheck time.Duration
+	waitFor(w.t, 3*time.Minute, what, func() error {
+		began := time.Now()
+		err := w.check(present)
+		if firstCheck == 0 {
+			firstCheck = time.Since(began)
+		}
+		if err != nil {
+			last, lastAt = err.Error(), time.Now()
+		}
+		return err
+	})
 	d := time.Since(from)
 	var notes []string
+	notes = append(notes, fmt.Sprintf("first check took %v", firstCheck.Round(time.Millisecond)))
+	if last != "" {
+		notes = append(notes, fmt.Sprintf("last waited for at +%v: %s", lastAt.Sub(from).Round(time.Millisecond), truncateNote(last, 160)))
+	}
 	if target > 0 {
 		notes = append(notes, fmt.Sprintf("target %v", target))
 	}
@@ -338,4 +356,12 @@ func (w *world) rotate(pass string) {
 func (w *world) deleteCredential() {
 	w.t.Helper()
 	must(w.t, suite.k8s.Delete(context.Background(), &registryv1alpha1.RegistryCredential{ObjectMeta: metav1.ObjectMeta{Name: w.rc}}))
+}
+
+// truncateNote shortens s to n bytes for a log line.
+func truncateNote(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -116,8 +116,10 @@ func (e *Env) StopAPIServer(ctx context.Context) (start func(context.Context) er
 			return err
 		}
 		e.restarted = append(e.restarted, cmd)
+		// back: /readyz answers ok (its storage and caches are ready, not
+		// only /version).
 		return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-			_, err := e.Clientset.Discovery().ServerVersion()
+			err := e.Clientset.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
 			return err == nil, nil
 		})
 	}, nil
