@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -182,7 +183,7 @@ func (r *pairReconciler) ensureCopy(ctx context.Context, run *pairRun, rc *regis
 	r.metrics.wrote(kindSecret, verbCreate, err)
 	switch {
 	case err == nil:
-		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: true})
+		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: time.Now()})
 		return copyWritten, "created", nil
 	case apierrors.IsAlreadyExists(err):
 		return r.takeName(ctx, run, rc, src)
@@ -207,7 +208,7 @@ func (r *pairReconciler) takeName(ctx context.Context, run *pairRun, rc *registr
 		if err != nil {
 			return copyFailed, "", fmt.Errorf("create copy: %w", err)
 		}
-		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: true})
+		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: time.Now()})
 		return copyWritten, "created", nil
 	case err != nil:
 		return copyFailed, "", fmt.Errorf("read the Secret holding the name: %w", err)
@@ -241,7 +242,7 @@ func (r *pairReconciler) repairCopy(ctx context.Context, run *pairRun, rc *regis
 		if err != nil {
 			return copyFailed, "", fmt.Errorf("recreate copy: %w", err)
 		}
-		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: true})
+		run.record(written{kind: writtenSecret, key: client.ObjectKeyFromObject(want), rv: want.ResourceVersion, created: time.Now()})
 		return copyWritten, drift, nil
 	}
 	upd := mergedCopy(s, want)

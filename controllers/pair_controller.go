@@ -125,7 +125,7 @@ func (r *pairReconciler) Reconcile(ctx context.Context, key pairKey) (ctrl.Resul
 	}
 	// never plan from a view older than this key's own last writes.
 	if shown, err := r.writes.caughtUp(ctx, r.Client, key); err != nil || !shown {
-		return ctrl.Result{RequeueAfter: conflictRetry}, err
+		return ctrl.Result{RequeueAfter: cacheLagPoll}, err
 	}
 	ns, serving, err := r.mapper.namespace(ctx, key.Namespace)
 	if err != nil {

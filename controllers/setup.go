@@ -56,8 +56,9 @@ const (
 	// one per change. It is also how soon a summary that found namespaces
 	// still in flight looks again.
 	statusSpacing = time.Second
-	// conflictRetry is how soon a work item whose cache is behind its own
-	// last write looks again (see writeBook).
+	// conflictRetry is the first step of a failing work item's back-off, and
+	// how soon a pair item that wrote looks again, to see its writes in the
+	// cache (see writeBook).
 	conflictRetry = 100 * time.Millisecond
 	// defaultConflictRecheck: see Options.ConflictRecheck.
 	defaultConflictRecheck = time.Minute

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,11 +28,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// maxCreateLooks is how many runs (conflictRetry apart) find a created
-// object missing from the cache before they take it as deleted since: the
-// cache cannot tell an object it has not seen yet from one created and
-// deleted again.
-const maxCreateLooks = 20
+// createShownAfter is how long after a create a run that finds the object
+// missing from the cache takes it as deleted since: the cache cannot tell an
+// object it has not seen yet from one created and deleted again.
+const createShownAfter = 2 * time.Second
+
+// cacheLagPoll is how soon a pair item whose cache does not show its own
+// last writes yet looks again: the cache is usually a few milliseconds
+// behind, and a look is a few cache reads.
+const cacheLagPoll = 5 * time.Millisecond
 
 // maxWritesPerPair bounds what writeBook keeps of one pair's run: a copy and
 // the namespace's ServiceAccounts. Past it a run's further writes are not
@@ -43,7 +48,7 @@ const maxWritesPerPair = 512
 // resourceVersion each write returned, or the UID it deleted. The workqueue
 // never runs one key twice at once, so when a run first checks that the
 // cache shows its key's last writes (and otherwise looks again shortly,
-// conflictRetry, without blocking its worker), no run plans from a view
+// cacheLagPoll, without blocking its worker), no run plans from a view
 // older than its own writes: no write is repeated and no optimistic lock
 // fails on our own resourceVersion.
 //
@@ -63,8 +68,7 @@ type written struct {
 	key     types.NamespacedName
 	rv      string    // after a create, update or patch: the resourceVersion returned
 	deleted types.UID // after a delete: the UID deleted
-	created bool      // the write was a create
-	looks   int       // how often a run found a create not shown yet
+	created time.Time // when the write, a create, was made (zero: not a create)
 }
 
 type writtenKind int
@@ -134,9 +138,6 @@ func (b *writeBook) caughtUp(ctx context.Context, c client.Reader, key pairKey) 
 		if !shown {
 			left = append(left, w)
 		}
-		if !shown && w.created {
-			left[len(left)-1].looks++
-		}
 	}
 	b.keep(key, left)
 	return len(left) == 0, nil
@@ -148,7 +149,7 @@ func (b *writeBook) caughtUp(ctx context.Context, c client.Reader, key pairKey) 
 // no longer the UID deleted (or that UID terminating). An object the cache does not have after an
 // update counts as shown: it was deleted since (or, a copy, it lost our
 // label), and the run must act on that; so does a created one, after
-// maxCreateLooks.
+// createShownAfter.
 func (w written) shown(ctx context.Context, c client.Reader) (bool, error) {
 	var obj client.Object = &corev1.ServiceAccount{}
 	if w.kind == writtenSecret {
@@ -157,7 +158,7 @@ func (w written) shown(ctx context.Context, c client.Reader) (bool, error) {
 	err := c.Get(ctx, w.key, obj, client.UnsafeDisableDeepCopy) // read only
 	switch {
 	case apierrors.IsNotFound(err):
-		return !w.created || w.looks >= maxCreateLooks, nil
+		return w.created.IsZero() || time.Since(w.created) >= createShownAfter, nil
 	case err != nil:
 		return false, err
 	case w.deleted != "":
