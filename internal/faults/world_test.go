@@ -323,7 +323,7 @@ func (w *world) convergeWithin(target time.Duration, what string, present bool, 
 		notes = append(notes, fmt.Sprintf("last waited for at +%v: %s", lastAt.Sub(from).Round(time.Millisecond), truncateNote(last, 160)))
 	}
 	if target > 0 {
-		notes = append(notes, fmt.Sprintf("target %v", target))
+		notes = append(notes, targetNote(d, target))
 	}
 	for _, o := range ops {
 		notes = append(notes, fmt.Sprintf("%s restarted %d times", o.name, o.restartCount()))
@@ -333,9 +333,6 @@ func (w *world) convergeWithin(target time.Duration, what string, present bool, 
 		note = " (" + strings.Join(notes, "; ") + ")"
 	}
 	w.t.Logf("CONVERGED %s: %v%s", what, d.Round(time.Millisecond), note)
-	if target > 0 && d > target {
-		w.t.Errorf("%s: converged in %v, want under %v", what, d, target)
-	}
 	return d
 }
 
@@ -364,4 +361,14 @@ func truncateNote(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// targetNote says whether a measured time met its target. Times are
+// printed for CI's log, not asserted: a fault case fails when the world
+// does not converge at all, never on the machine's speed.
+func targetNote(d, target time.Duration) string {
+	if d <= target {
+		return fmt.Sprintf("target %v: met", target)
+	}
+	return fmt.Sprintf("target %v: MISSED", target)
 }
