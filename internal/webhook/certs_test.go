@@ -91,20 +91,7 @@ func TestCertRotation(t *testing.T) {
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, mwc) })
 
 	certDir := t.TempDir()
-	port, probePort := freePort(t), freePort(t)
-	ready := make(chan struct{})
-	m, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  controllers.CacheOptions([]string{sourceNS}),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "127.0.0.1:" + strconv.Itoa(probePort),
-		WebhookServer: &GatedServer{
-			Server: webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir}),
-			Ready:  ready,
-		},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	g.Expect(err).NotTo(HaveOccurred())
+	m, port, probePort, ready := gatedManager(t, g, certDir)
 	secretKey := client.ObjectKey{Namespace: sourceNS, Name: uniqueName(t, "cert")}
 	g.Expect(SetupCertRotation(ctx, m, CertRotationOptions{
 		Namespace:                secretKey.Namespace,
@@ -185,20 +172,7 @@ func TestTenancyGuardReadiness(t *testing.T) {
 	g := NewWithT(t)
 	g.SetDefaultEventuallyTimeout(30 * time.Second)
 	g.SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
-	port, probePort := freePort(t), freePort(t)
-	ready := make(chan struct{})
-	m, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  controllers.CacheOptions([]string{sourceNS}),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "127.0.0.1:" + strconv.Itoa(probePort),
-		WebhookServer: &GatedServer{
-			Server: webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: webhookOpts.LocalServingCertDir}),
-			Ready:  ready,
-		},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	g.Expect(err).NotTo(HaveOccurred())
+	m, _, probePort, ready := gatedManager(t, g, webhookOpts.LocalServingCertDir)
 	g.Expect(m.AddReadyzCheck("readyz", healthz.Ping)).To(Succeed()) // as main.go adds it
 	g.Expect(SetupTenancyGuard(m)).To(Succeed())
 
@@ -305,4 +279,25 @@ func TestWriteFileAtomic(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
+}
+
+// gatedManager is a manager as main.go builds it with managed
+// certificates: its webhook server (on a free port, certificates in
+// certDir) serves once ready is closed; its health probes are on probePort.
+func gatedManager(t *testing.T, g Gomega, certDir string) (m ctrl.Manager, port, probePort int, ready chan struct{}) {
+	port, probePort = freePort(t), freePort(t)
+	ready = make(chan struct{})
+	m, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  controllers.CacheOptions([]string{sourceNS}),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "127.0.0.1:" + strconv.Itoa(probePort),
+		WebhookServer: &GatedServer{
+			Server: webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir}),
+			Ready:  ready,
+		},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	return m, port, probePort, ready
 }
