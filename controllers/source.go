@@ -137,13 +137,8 @@ type sourceChecks struct {
 	m  map[string]sourceCheck
 }
 
-func (s *sourceChecks) check(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) sourceCheck {
-	c, _ := s.checkFresh(rc, src)
-	return c
-}
-
-// checkFresh is check, and whether the source was checked now (a version
-// or server not seen before) rather than remembered.
+// checkFresh returns the check of src for rc, and whether the source was
+// checked now (a version or server not seen before) rather than remembered.
 func (s *sourceChecks) checkFresh(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) (sourceCheck, bool) {
 	s.mu.Lock()
 	c, ok := s.m[rc.Name]

@@ -115,7 +115,7 @@ func TestSourceChecks(t *testing.T) {
 	bad := src.DeepCopy()
 	bad.ResourceVersion = "2"
 	bad.Data[corev1.DockerConfigJsonKey] = []byte(`{`)
-	if c := s.check(rc("a", "ua2", "r.io"), bad); c.problem.reason != registryv1alpha1.ReasonSourceInvalid {
+	if c, _ := s.checkFresh(rc("a", "ua2", "r.io"), bad); c.problem.reason != registryv1alpha1.ReasonSourceInvalid {
 		t.Fatalf("a new source version is checked again: %v", c.problem)
 	}
 	s.forget("a")
