@@ -21,10 +21,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -41,7 +43,8 @@ import (
 //   - A read of a type nobody watches fails instead of silently starting a
 //     cluster-wide informer.
 //
-// Nothing else is removed, and no value is shared between cached objects.
+// Nothing else is removed. Equal metadata strings share their bytes
+// (shareStrings); no map or slice is shared between cached objects.
 //
 // sourceNamespaces holding "*" allows sources anywhere; then every Secret of
 // the cluster is cached (with data), which costs memory in proportion.
@@ -58,7 +61,7 @@ func CacheOptions(sourceNamespaces []string) cache.Options {
 	}
 	return cache.Options{
 		ReaderFailOnMissingInformer: true,
-		DefaultTransform:            cache.TransformStripManagedFields(),
+		DefaultTransform:            stripAndShare,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
 				Namespaces: secretNamespaces,
@@ -106,6 +109,7 @@ func digestCopies(obj any) (any, error) {
 		return obj, nil
 	}
 	s.ManagedFields = nil
+	shareStrings(&s.ObjectMeta)
 	if s.Labels[LabelManagedBy] != ManagedByValue {
 		return s, nil
 	}
@@ -142,4 +146,60 @@ func digest(t corev1.SecretType, data map[string][]byte) copyDigest {
 		write(data[k])
 	}
 	return copyDigest(hex.EncodeToString(h.Sum(nil)))
+}
+
+// stripAndShare is the transform of every cached type but Secrets: it strips
+// managedFields and shares equal metadata strings (shareStrings).
+func stripAndShare(obj any) (any, error) {
+	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if m, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			m.ManagedFields = nil
+			shareStrings(m)
+		}
+	}
+	if sa, ok := obj.(*corev1.ServiceAccount); ok {
+		for i := range sa.ImagePullSecrets {
+			sa.ImagePullSecrets[i].Name = share(sa.ImagePullSecrets[i].Name)
+		}
+	}
+	return obj, nil
+}
+
+// shareStrings makes equal strings of cached metadata (names, namespaces,
+// label and annotation keys and values, owner references, finalizers) share
+// one backing array, through the standard library's unique package. Go
+// strings are immutable, so nothing done to one object can show in another;
+// every map and slice stays the object's own.
+func shareStrings(m *metav1.ObjectMeta) {
+	m.Name = share(m.Name)
+	m.Namespace = share(m.Namespace)
+	m.GenerateName = share(m.GenerateName)
+	m.Labels = shareMap(m.Labels)
+	m.Annotations = shareMap(m.Annotations)
+	for i := range m.OwnerReferences {
+		r := &m.OwnerReferences[i]
+		r.APIVersion, r.Kind, r.Name, r.UID = share(r.APIVersion), share(r.Kind), share(r.Name), types.UID(share(string(r.UID)))
+	}
+	for i := range m.Finalizers {
+		m.Finalizers[i] = share(m.Finalizers[i])
+	}
+}
+
+func share(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
+}
+
+// shareMap returns a map of its own with shared keys and values.
+func shareMap(in map[string]string) map[string]string {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[share(k)] = share(v)
+	}
+	return out
 }

@@ -532,7 +532,7 @@ func (b *bench) operatorArgs(extra []string) (args, shown []string, err error) {
 func (b *bench) startOperator(ctx context.Context, extra []string) error {
 	if b.op == nil {
 		b.op = &operator{bin: b.cfg.manager, logPath: filepath.Join(b.root, "bin", "bench-operator.log")}
-		b.op.env, b.opEnv = operatorEnv()
+		b.op.env, b.opEnv = operatorEnv(b.cfg.memoryLimit)
 		_ = os.Remove(b.op.logPath)
 	}
 	args, shown, err := b.operatorArgs(extra)

@@ -44,6 +44,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/regcred/regcred-operator/internal/testenv"
 )
 
@@ -78,6 +80,7 @@ type config struct {
 	keepLogs            bool
 	auditLevel          string
 	kcmQPS              int
+	memoryLimit         int64 // bytes; the operator gets GOMEMLIMIT at 90% of it
 }
 
 // allScenarios are the normal scenarios, in the order they run; fanout runs
@@ -122,6 +125,14 @@ func parseFlags() config {
 	flag.StringVar(&c.profileDir, "profile-dir", "", "Save operator CPU profiles of fan-out and rotation here (needs a manager with --pprof-bind-address).")
 	flag.BoolVar(&c.keepLogs, "keep-logs", false, "Copy the API server audit log to bin/bench-audit.log (the operator log is always in bin/bench-operator.log).")
 	flag.StringVar(&c.auditLevel, "audit-level", "Metadata", "Audit level for the operator's and the baseline's requests: Metadata, or Request/RequestResponse to see bodies (debugging; costs API server time).")
+	flag.Func("operator-memory-limit", "Run the operator as in a container with this memory limit (e.g. 256Mi): GOMEMLIMIT at 90% of it, as automemlimit sets it. Default: none, as a process on the host.", func(v string) error {
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return err
+		}
+		c.memoryLimit = q.Value()
+		return nil
+	})
 	flag.IntVar(&c.kcmQPS, "kcm-qps", 200, "kube-controller-manager's --kube-api-qps (burst: twice that); 0 keeps its default of 20, which throttles the default ServiceAccounts once namespaces arrive faster than about 20 per second.")
 	flag.Parse()
 

@@ -145,15 +145,30 @@ type operator struct {
 	exitErr   error
 }
 
-// operatorEnv is what the operator's environment adds to the bench's:
-// nothing, as the Deployment (config/manager/manager.yaml) sets no GOGC; a
-// GOGC in the bench's own environment is inherited. It returns the setting
-// as the report shows it.
-func operatorEnv() (env []string, shown string) {
+// operatorEnv is what the operator's environment adds to the bench's. The
+// Deployment (config/manager/manager.yaml) sets no GOGC, and in a container
+// automemlimit sets GOMEMLIMIT to 90% of the memory limit; memoryLimit
+// (bytes, 0: none, as the bench has no container) does the same here. A GOGC
+// or GOMEMLIMIT in the bench's own environment is inherited. It returns the
+// setting as the report shows it.
+func operatorEnv(memoryLimit int64) (env []string, shown string) {
+	var parts []string
 	if v, ok := os.LookupEnv("GOGC"); ok {
-		return nil, "GOGC=" + v + " (from the bench's environment)"
+		parts = append(parts, "GOGC="+v+" (from the bench's environment)")
+	} else {
+		parts = append(parts, "Go's default GOGC (as the Deployment)")
 	}
-	return nil, "Go's default GOGC (as the Deployment)"
+	switch v, ok := os.LookupEnv("GOMEMLIMIT"); {
+	case ok:
+		parts = append(parts, "GOMEMLIMIT="+v+" (from the bench's environment)")
+	case memoryLimit > 0:
+		limit := memoryLimit / 10 * 9
+		env = append(env, fmt.Sprintf("GOMEMLIMIT=%d", limit))
+		parts = append(parts, fmt.Sprintf("GOMEMLIMIT=%.1fMiB (90%% of a %.0fMiB container limit, as automemlimit sets it)", float64(limit)/(1<<20), float64(memoryLimit)/(1<<20)))
+	default:
+		parts = append(parts, "no GOMEMLIMIT (no container limit)")
+	}
+	return env, strings.Join(parts, ", ")
 }
 
 func freePort() (int, error) {
