@@ -108,8 +108,7 @@ func digestCopies(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	s.ManagedFields = nil
-	shareStrings(&s.ObjectMeta)
+	_, _ = stripAndShare(s)
 	if s.Labels[LabelManagedBy] != ManagedByValue {
 		return s, nil
 	}
@@ -148,8 +147,9 @@ func digest(t corev1.SecretType, data map[string][]byte) copyDigest {
 	return copyDigest(hex.EncodeToString(h.Sum(nil)))
 }
 
-// stripAndShare is the transform of every cached type but Secrets: it strips
-// managedFields and shares equal metadata strings (shareStrings).
+// stripAndShare is the transform of every cached type (for Secrets, within
+// digestCopies): it strips managedFields and shares equal metadata strings
+// (shareStrings).
 func stripAndShare(obj any) (any, error) {
 	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
 		if m, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
