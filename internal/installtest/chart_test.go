@@ -183,6 +183,8 @@ func chartCheckNames(t *testing.T, r rendering, c client.Client, sources []strin
 		g.Expect(u.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/instance", r.release), what)
 		switch u.GetKind() {
 		case "CustomResourceDefinition", "RegistryCredential": // named by the API and by the user
+		case "Lease": // the leader election ID the Deployment passes
+			g.Expect(u.GetName()).To(Equal(full+".registry.regcred.dev"), what)
 		default:
 			g.Expect(u.GetName()).To(HavePrefix(full+"-"), what+" is not named after the release")
 		}
@@ -504,6 +506,9 @@ func TestChartMatchesKustomize(t *testing.T) {
 	full := chartFullname(r.release)
 	// config/default's namePrefix is "regcred-".
 	mapName := func(name string) string {
+		if name == "regcred-operator.registry.regcred.dev" { // the leader election Lease
+			return full + ".registry.regcred.dev"
+		}
 		if rest, ok := strings.CutPrefix(name, "regcred-"); ok {
 			return full + "-" + rest
 		}
