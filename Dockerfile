@@ -23,6 +23,15 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpat
 
 # distroless: no shell, no package manager; runs as nonroot (65532)
 FROM gcr.io/distroless/static:nonroot
+ARG VERSION=dev
+ARG REVISION=unknown
+# The same labels as `make image` (hack/node image) reads from here.
+LABEL org.opencontainers.image.title="regcred-operator" \
+      org.opencontainers.image.description="Copies a registry credential into every selected namespace, its ServiceAccounts and Pods" \
+      org.opencontainers.image.source="https://github.com/regcred/regcred-operator" \
+      org.opencontainers.image.licenses="Apache-2.0"
+LABEL org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
 WORKDIR /
 COPY --from=builder /workspace/manager .
 USER 65532:65532

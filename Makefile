@@ -79,6 +79,68 @@ vuln: ## govulncheck over every package, against the vulnerability database pinn
 envtest-assets: ## Build kube-apiserver, etcd, kube-controller-manager and kubectl from source into bin/k8s (skipped when present).
 	hack/build-envtest-assets.sh --with-kubectl --with-controller-manager $(ENVTEST_ASSETS)
 
+# The node's kubelet and kube-proxy: v1.35, the last kubelet release that runs
+# containerd 1.x (Debian's 1.6.20), within the kubelet's three-minor skew of the
+# v1.37 control plane (docs/design.md, "A real node").
+NODE_K8S_VERSION ?= v1.35.4
+NODE_ASSETS ?= $(LOCALBIN)/k8s/node-$(NODE_K8S_VERSION)-$(GOOS)-$(GOARCH)
+
+.PHONY: node-assets
+node-assets: envtest-assets ## Build kube-scheduler (control plane version) and the node's kubelet and kube-proxy from source into bin/k8s (skipped when present).
+	hack/build-envtest-assets.sh --bins kube-scheduler $(ENVTEST_ASSETS)
+	hack/build-envtest-assets.sh --k8s-version $(NODE_K8S_VERSION) --bins kubelet,kube-proxy $(NODE_ASSETS)
+
+# The one-node cluster of hack/node (docs/design.md, "A real node"), its state
+# and KUBECONFIG in bin/node.
+NODE_BIN ?= $(LOCALBIN)/hack-node
+HELM_BIN ?= $(LOCALBIN)/helm
+# The operator image make image builds (no Docker) and pushes to the node's
+# open registry; e2e installs E2E_TAG, then upgrades to E2E_UPGRADE_TAG.
+IMAGE_REPO ?= localhost:5001/regcred-operator
+IMAGE_TAG ?= dev
+E2E_TAG ?= e2e-1
+E2E_UPGRADE_TAG ?= e2e-2
+
+.PHONY: node-tool
+node-tool:
+	go build -o $(NODE_BIN) ./hack/node
+
+.PHONY: node
+node: node-assets node-tool ## Run a one-node cluster here (kubelet, containerd, CNI, a private registry) until Ctrl-C; prints its KUBECONFIG.
+	$(NODE_BIN) up
+
+.PHONY: node-up
+node-up: node-assets node-tool ## Start the one-node cluster in the background (stop it with make node-down).
+	$(NODE_BIN) up --detach
+
+.PHONY: node-down
+node-down: ## Stop the background node and undo its changes to the host.
+	@if [ -x $(NODE_BIN) ]; then $(NODE_BIN) down; else echo "no node tool built"; fi
+
+# image: the manager built as the Dockerfile builds it (static, trimmed, the
+# version linked in) onto an empty base with the Dockerfile's user, entrypoint
+# and labels, pushed to IMAGE_REPO:IMAGE_TAG (the node's registry by default).
+.PHONY: image
+image: manifests generate node-tool ## Build the operator image without a Docker engine and push it to IMAGE_REPO:IMAGE_TAG (default: the node's registry).
+	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(LOCALBIN)/image/manager .
+	$(NODE_BIN) image --binary $(LOCALBIN)/image/manager --path /manager --name $(IMAGE_REPO):$(IMAGE_TAG) \
+		--labels-from-dockerfile Dockerfile --label org.opencontainers.image.version=$(VERSION) --label org.opencontainers.image.revision=$(REVISION)
+
+.PHONY: helm-bin
+helm-bin:
+	go build -modfile=$(CURDIR)/hack/tools/go.mod -o $(HELM_BIN) helm.sh/helm/v4/cmd/helm
+
+# e2e starts the node (unless one runs), pushes the image under two tags,
+# renders dist/install.yaml with it, runs hack/e2e and stops the node it started.
+.PHONY: e2e
+e2e: node-assets node-tool helm-bin ## On the one-node cluster: the chart and the bundle installed with our image, the kubelet pulling with our Secrets (one line per check).
+	@started=; if ! $(NODE_BIN) status >/dev/null 2>&1; then $(NODE_BIN) up --detach; started=1; fi; \
+	trap 'if [ -n "$$started" ]; then $(NODE_BIN) down; fi' EXIT; \
+	$(MAKE) --no-print-directory image IMAGE_TAG=$(E2E_TAG) && \
+	$(MAKE) --no-print-directory image IMAGE_TAG=$(E2E_UPGRADE_TAG) VERSION=$(VERSION)-upgrade && \
+	$(MAKE) --no-print-directory build-installer IMG=$(IMAGE_REPO):$(E2E_TAG) && \
+	go run ./hack/e2e --helm $(HELM_BIN) --image-repository $(IMAGE_REPO) --tag $(E2E_TAG) --upgrade-tag $(E2E_UPGRADE_TAG) $(ARGS)
+
 .PHONY: test
 test: manifests generate envtest-assets ## Run unit and envtest suites (real API server) with -race.
 	go test $(GO_TEST_FLAGS) ./... 2>&1 | tee $(LOCALBIN)/test.log
