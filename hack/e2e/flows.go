@@ -37,19 +37,12 @@ const (
 // helmFlow: items 3 and 4 of issue 19 with the chart.
 func (e *e2e) helmFlow() {
 	fmt.Println("\n== the chart: helm install, the seed's lesson, rotation, deletion, upgrade, uninstall")
-	if !e.check("helm install (2 replicas, leader election, both webhooks, tenancy guard on) and the Deployment Available", func() error {
-		if _, err := e.helm("install", release, filepath.Join(e.root, "charts/regcred-operator"), "-n", e.ns, "--create-namespace",
+	if !e.installed("helm install (2 replicas, leader election, both webhooks, tenancy guard on) and the Deployment Available", deployment, func() error {
+		_, err := e.helm("install", release, filepath.Join(e.root, "charts/regcred-operator"), "-n", e.ns, "--create-namespace",
 			"--set", "image.repository="+e.imageRepo, "--set", "image.tag="+e.tag1, "--set", "replicas=2",
-			"--wait", "--timeout", "3m"); err != nil {
-			return err
-		}
-		return e.deploymentAvailable(deployment, 2*time.Minute)
+			"--wait", "--timeout", "3m")
+		return err
 	}) {
-		e.dumpOperator()
-		return
-	}
-	if err := e.readRegistryUser(); err != nil {
-		e.check("read the private registry's user", func() error { return err })
 		return
 	}
 	var copyName string
@@ -78,16 +71,10 @@ func (e *e2e) helmFlow() {
 		return e.webhooksAnswer(selectedNS, copyName)
 	})
 	e.check("internal-app-pod (no imagePullSecrets) in a selected namespace: Running, pulled by the kubelet", func() error {
-		if _, err := e.kubectlIn(podYAML(selectedNS, "internal-app-pod", appImage, "Always"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitRunning(selectedNS, "internal-app-pod", podTimeout)
+		return e.runPod(selectedNS, "internal-app-pod", appImage, "Always")
 	})
 	e.check("internal-app-pod in a namespace that is not selected: the registry's 401 (ErrImagePull / ImagePullBackOff)", func() error {
-		if _, err := e.kubectlIn(podYAML(offNS, "internal-app-pod", appImage, "Always"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitPullRefused(offNS, "internal-app-pod", pullTimeout)
+		return e.refusedPod(offNS, "internal-app-pod", appImage, "Always")
 	})
 	e.check("a Deployment created together with its new namespace starts without a pull failure", func() error {
 		y := `apiVersion: v1
@@ -147,10 +134,7 @@ spec:
 		if _, err := e.waitReady("private-registry-5000", time.Minute); err != nil {
 			return err
 		}
-		if _, err := e.kubectlIn(podYAML(selectedNS, "port-pod", "private-registry.io:5000/apps/internal-app:1.0", "Always"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitRunning(selectedNS, "port-pod", podTimeout)
+		return e.runPod(selectedNS, "port-pod", "private-registry.io:5000/apps/internal-app:1.0", "Always")
 	})
 	e.check("the digest spelling (private-registry.io/apps/internal-app@sha256:...): Running", func() error {
 		digest, err := e.jsonpath(`{.status.containerStatuses[0].imageID}`, "get", "pod", "internal-app-pod", "-n", selectedNS)
@@ -162,10 +146,7 @@ spec:
 			return fmt.Errorf("imageID %q has no digest", digest)
 		}
 		e.digestRef = "private-registry.io/apps/internal-app@" + d
-		if _, err := e.kubectlIn(podYAML(selectedNS, "digest-pod", e.digestRef, "Always"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitRunning(selectedNS, "digest-pod", podTimeout)
+		return e.runPod(selectedNS, "digest-pod", e.digestRef, "Always")
 	})
 	e.rotation(copyName)
 	e.deletion()
@@ -202,22 +183,13 @@ func (e *e2e) rotation(copyName string) {
 		})
 	})
 	e.check("after the rotation a new Pod (imagePullPolicy Always) pulls with the new password: Running", func() error {
-		if _, err := e.kubectlIn(podYAML(selectedNS, "rotated-pod", appImage, "Always"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitRunning(selectedNS, "rotated-pod", podTimeout)
+		return e.runPod(selectedNS, "rotated-pod", appImage, "Always")
 	})
 	e.check("after the rotation an IfNotPresent Pod on the node that has the image: Running (the kubelet re-checks with the new Secret)", func() error {
-		if _, err := e.kubectlIn(podYAML(selectedNS, "cached-pod", e.digestRefOr(appImage), "IfNotPresent"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitRunning(selectedNS, "cached-pod", podTimeout)
+		return e.runPod(selectedNS, "cached-pod", e.digestRefOr(appImage), "IfNotPresent")
 	})
 	e.check("an IfNotPresent Pod without the Secret (namespace not selected) is refused although the image is on the node", func() error {
-		if _, err := e.kubectlIn(podYAML(offNS, "cached-pod", appImage, "IfNotPresent"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitPullRefused(offNS, "cached-pod", pullTimeout)
+		return e.refusedPod(offNS, "cached-pod", appImage, "IfNotPresent")
 	})
 }
 
@@ -365,22 +337,18 @@ func (e *e2e) nothingLeft(keep ...string) error {
 func (e *e2e) bundleFlow() {
 	fmt.Println("\n== the bundle: kubectl apply -f dist/install.yaml")
 	const bundleDeployment = "regcred-controller-manager"
-	if !e.check("kubectl apply --server-side -f dist/install.yaml: the Deployment Available", func() error {
-		if _, err := e.kubectl("apply", "--server-side", "-f", e.installYAML); err != nil {
-			return err
-		}
-		return e.deploymentAvailable(bundleDeployment, 2*time.Minute)
+	if !e.installed("kubectl apply --server-side -f dist/install.yaml: the Deployment Available", bundleDeployment, func() error {
+		_, err := e.kubectl("apply", "--server-side", "-f", e.installYAML)
+		return err
 	}) {
-		e.dumpOperator()
-		return
-	}
-	if err := e.readRegistryUser(); err != nil {
-		e.check("read the private registry's user", func() error { return err })
 		return
 	}
 	var copyName string
 	e.check("a RegistryCredential for private-registry.io: Ready, and both webhooks answer", func() error {
 		if err := e.sourceSecret("regcred", "private-registry.io"); err != nil {
+			return err
+		}
+		if err := e.namespace(selectedNS, true); err != nil {
 			return err
 		}
 		if _, err := e.kubectlIn(rcYAML("private-registry", "private-registry.io", "regcred"), "apply", "-f", "-"); err != nil {
@@ -393,10 +361,7 @@ func (e *e2e) bundleFlow() {
 		return e.webhooksAnswer(selectedNS, copyName)
 	})
 	e.check("a new Pod in a selected namespace pulls from the private registry: Running", func() error {
-		if _, err := e.kubectlIn(podYAML(selectedNS, "bundle-pod", appImage, "Always"), "apply", "-f", "-"); err != nil {
-			return err
-		}
-		return e.waitRunning(selectedNS, "bundle-pod", podTimeout)
+		return e.runPod(selectedNS, "bundle-pod", appImage, "Always")
 	})
 	e.check("remove: the RegistryCredentials, then kubectl delete -f dist/install.yaml: nothing left", func() error {
 		if _, err := e.kubectl("delete", "registrycredentials", "--all", "--wait=true", "--timeout=60s"); err != nil {
@@ -408,6 +373,42 @@ func (e *e2e) bundleFlow() {
 		// The bundle's namespace goes with it, the source Secret included.
 		return poll(90*time.Second, func() error { return e.nothingLeft() })
 	})
+}
+
+// installed runs an install check: install, then the Deployment
+// Available; on failure it prints what the operator's Pods say. It also reads
+// the private registry's user, which the checks after it need.
+func (e *e2e) installed(name, deploymentName string, install func() error) bool {
+	if !e.check(name, func() error {
+		if err := install(); err != nil {
+			return err
+		}
+		return e.deploymentAvailable(deploymentName, 2*time.Minute)
+	}) {
+		e.dumpOperator()
+		return false
+	}
+	if err := e.readRegistryUser(); err != nil {
+		e.check("read the private registry's user", func() error { return err })
+		return false
+	}
+	return true
+}
+
+// runPod creates a Pod and waits until it runs.
+func (e *e2e) runPod(ns, name, image, pullPolicy string) error {
+	if _, err := e.kubectlIn(podYAML(ns, name, image, pullPolicy), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	return e.waitRunning(ns, name, podTimeout)
+}
+
+// refusedPod creates a Pod and waits until the registry refuses its pull.
+func (e *e2e) refusedPod(ns, name, image, pullPolicy string) error {
+	if _, err := e.kubectlIn(podYAML(ns, name, image, pullPolicy), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	return e.waitPullRefused(ns, name, pullTimeout)
 }
 
 // dumpOperator prints what the operator's Pods say, after a failed install.

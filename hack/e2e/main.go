@@ -371,7 +371,7 @@ func (e *e2e) webhooksAnswer(selectedNS, copyName string) error {
 	}
 	rbac := `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
-metadata: {name: regcred-e2e-editor}
+metadata: {name: e2e-tenancy-editor}
 rules:
 - apiGroups: [registry.regcred.dev]
   resources: [registrycredentials]
@@ -379,15 +379,15 @@ rules:
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
-metadata: {name: regcred-e2e-editor}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: regcred-e2e-editor}
+metadata: {name: e2e-tenancy-editor}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-tenancy-editor}
 subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: regcred-e2e-editor}
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: e2e-tenancy-editor}
 `
 	if _, err := e.kubectlIn(rbac, "apply", "-f", "-"); err != nil {
 		return err
 	}
-	_, err = e.kubectlIn(rcYAML("e2e-guard", "private-registry.io", "regcred"), "--as=regcred-e2e-editor", "create", "--dry-run=server", "-f", "-")
+	_, err = e.kubectlIn(rcYAML("e2e-guard", "private-registry.io", "regcred"), "--as=e2e-tenancy-editor", "create", "--dry-run=server", "-f", "-")
 	if err == nil {
 		return fmt.Errorf("tenancy guard: a user who may not read regcred-system/regcred created a RegistryCredential for it")
 	}
