@@ -354,6 +354,57 @@ func TestSourceMissingInvalidAndRestored(t *testing.T) {
 	g.Expect(logBuf.String()).NotTo(ContainSubstring(password), "credential bytes in the operator's log")
 }
 
+// Issue 19, item 5: a source is judged by the keys the kubelet would use.
+// For a Docker Hub image the kubelet reads docker.io, index.docker.io and
+// https://index.docker.io/v1/, never registry-1.docker.io; and it compares
+// hosts case-sensitively.
+func TestSourceKeysAsTheKubeletReadsThem(t *testing.T) {
+	g := NewWithT(t)
+	srcName := uniq("hubsrc")
+	newSource(t, srcName, "registry-1.docker.io", nil)
+	group := uniq("hubkeys")
+	ns := newNamespaces(t, group, 1, nil)[0]
+	rc := newCredential(t, group, srcName, "docker.io", nil)
+	g.Eventually(readyReason(rc.Name), wait, tick).Should(Equal(registryv1alpha1.ReasonServerNotInSource))
+	g.Expect(conditionMessage(rc.Name)).To(ContainSubstring("registry-1.docker.io for Docker Hub images"))
+	g.Eventually(func() []string { return eventsFor(t, rc.Name) }, wait, tick).Should(ContainElement(And(
+		HavePrefix("Warning/"+registryv1alpha1.ReasonServerNotInSource+": "), ContainSubstring("index.docker.io/v1/"))))
+	g.Eventually(func() string { return logBuf.String() }, wait, tick).Should(ContainSubstring("registry-1.docker.io for Docker Hub images"))
+	_, err := getSecret(ns, srcName)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no copy of a source the kubelet would not use: %v", err)
+
+	for _, tc := range []struct {
+		key, reason, says string
+	}{
+		{"docker.io", registryv1alpha1.ReasonSynced, ""},
+		{"https://registry-1.docker.io/v2/", registryv1alpha1.ReasonServerNotInSource, "registry-1.docker.io for Docker Hub images"},
+		{"index.docker.io", registryv1alpha1.ReasonSynced, ""},
+		{"index.docker.io/library", registryv1alpha1.ReasonServerNotInSource, "only without a path"},
+		{"https://index.docker.io/v1/", registryv1alpha1.ReasonSynced, ""},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(updateSecret(sourceNS, srcName, func(s *corev1.Secret) {
+				s.Data[corev1.DockerConfigJsonKey] = dockerConfig(tc.key, "robot", password)
+			})).To(Succeed())
+			g.Eventually(func() bool {
+				c, _ := getSecret(ns, srcName)
+				return tc.reason == registryv1alpha1.ReasonServerNotInSource || string(c.Data[corev1.DockerConfigJsonKey]) == string(dockerConfig(tc.key, "robot", password))
+			}, wait, tick).Should(BeTrue(), "the copy has the new source")
+			g.Eventually(readyReason(rc.Name), wait, tick).Should(Equal(tc.reason))
+			g.Expect(conditionMessage(rc.Name)).To(ContainSubstring(tc.says))
+		})
+	}
+
+	// Hosts are compared case-sensitively by the kubelet.
+	caseName := uniq("casesrc")
+	newSource(t, caseName, "Private-Registry.io", nil)
+	caseRC := newCredential(t, group, caseName, "private-registry.io", nil)
+	g.Eventually(readyReason(caseRC.Name), wait, tick).Should(Equal(registryv1alpha1.ReasonServerNotInSource))
+	g.Expect(conditionMessage(caseRC.Name)).To(ContainSubstring("letter case"))
+	g.Expect(logBuf.String()).NotTo(ContainSubstring(password), "credential bytes in the operator's log")
+}
+
 func conditionMessage(name string) string {
 	rc := getRC(name)
 	for _, c := range rc.Status.Conditions {

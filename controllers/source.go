@@ -102,12 +102,21 @@ func checkSource(rc *registryv1alpha1.RegistryCredential, src *corev1.Secret) so
 		return c
 	}
 	if !cfg.Covers(server) {
-		names := make([]string, 0, len(cfg.Servers))
-		for _, s := range cfg.Servers {
-			names = append(names, s.String())
+		names := make([]string, 0, len(cfg.Keys))
+		for _, k := range cfg.Keys {
+			names = append(names, k.String())
 		}
-		c.problem = problem{registryv1alpha1.ReasonServerNotInSource,
-			fmt.Sprintf("no entry of source Secret %s/%s covers server %q (entries: %v)", ref.Namespace, ref.Name, server.String(), names)}
+		// The hint goes first: Events keep only the start of a long message.
+		msg := fmt.Sprintf("no entry of source Secret %s/%s is one the kubelet would use for server %q", ref.Namespace, ref.Name, server.String())
+		if hint := cfg.Hint(server); hint != "" {
+			msg += ": " + hint
+		}
+		msg += fmt.Sprintf(" (entries as the kubelet reads them: %v", names)
+		if cfg.Invalid > 0 {
+			msg += fmt.Sprintf("; %d more that the kubelet would use for no image", cfg.Invalid)
+		}
+		msg += ")"
+		c.problem = problem{registryv1alpha1.ReasonServerNotInSource, msg}
 		return c
 	}
 	c.digest = digest(src.Type, src.Data)

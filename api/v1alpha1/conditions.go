@@ -56,7 +56,8 @@ const (
 	// ReasonSourceInvalid: the source Secret has the wrong type or malformed
 	// data. Nothing is copied or changed.
 	ReasonSourceInvalid = "SourceInvalid"
-	// ReasonServerNotInSource: no auth entry of the source covers spec.server.
+	// ReasonServerNotInSource: no auth entry of the source is a key the
+	// kubelet would use for every image under spec.server.
 	ReasonServerNotInSource = "ServerNotInSource"
 	// ReasonSourceNotAllowed: the source lives in a namespace the operator
 	// does not accept sources from.

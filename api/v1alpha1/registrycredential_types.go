@@ -58,9 +58,11 @@ type RegistryCredentialSpec struct {
 	// server is the registry these credentials are for: host[:port] with an
 	// optional path prefix, e.g. "private-registry.io",
 	// "registry.example.com:5000/team" or "*.example.com". No scheme, no spaces,
-	// no trailing slash. docker.io, index.docker.io and registry-1.docker.io
-	// are one registry. Pods pulling from this location get the pull secret
-	// injected, and one entry of the source Secret must cover it.
+	// no trailing slash. index.docker.io is docker.io, as in image names;
+	// registry-1.docker.io is a registry of its own, as the kubelet reads it.
+	// Pods pulling from this location get the pull secret injected, and one
+	// entry of the source Secret must be a key the kubelet uses for it (for
+	// Docker Hub: docker.io, index.docker.io or https://index.docker.io/v1/).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
@@ -167,7 +169,8 @@ type RegistryCredentialStatus struct {
 	// already made are kept), SourceInvalid (the source is not a
 	// kubernetes.io/dockerconfigjson Secret with valid data), SourceNotAllowed
 	// (the source's namespace is not one the operator takes sources from),
-	// ServerNotInSource (no auth entry of the source covers spec.server),
+	// ServerNotInSource (no auth entry of the source is a key the kubelet
+	// would use for spec.server),
 	// InvalidSpec (e.g. an unusable namespaceSelector), Conflict (a Secret the
 	// operator did not create holds the target name in a namespace; see
 	// failures).

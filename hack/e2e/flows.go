@@ -148,10 +148,71 @@ spec:
 		e.digestRef = "private-registry.io/apps/internal-app@" + d
 		return e.runPod(selectedNS, "digest-pod", e.digestRef, "Always")
 	})
+	e.keySpellings()
 	e.rotation(copyName)
 	e.deletion()
 	e.upgrade()
 	e.uninstall()
+}
+
+// keySpellings asks the kubelet about docker config keys that it reads in
+// its own way, and checks that the operator's verdict on a source keyed so
+// (Synced, or ServerNotInSource) is the kubelet's: a Pod in a namespace that
+// no RegistryCredential selects, listing a Secret with that one key, pulls
+// or gets the registry's 401.
+func (e *e2e) keySpellings() {
+	cases := []struct{ key, server string }{
+		{"https://private-registry.io/v2/", "private-registry.io"}, // "/v2/" dropped
+		{"Private-Registry.io", "private-registry.io"},             // hosts compared case-sensitively
+		{"private-registry.io/app", "private-registry.io/apps"},    // a plain string prefix
+	}
+	for i, c := range cases {
+		name := fmt.Sprintf("key-%d", i)
+		e.check(fmt.Sprintf("source keyed %q for server %s: the operator's verdict is the kubelet's", c.key, c.server), func() error {
+			if err := e.sourceSecret(name, c.key); err != nil {
+				return err
+			}
+			if err := e.pullSecret(offNS, name, c.key); err != nil {
+				return err
+			}
+			rc := strings.Replace(rcYAML(name, c.server, name), "regcred-e2e: selected", "regcred-e2e: none", 1)
+			if _, err := e.kubectlIn(rc, "apply", "-f", "-"); err != nil {
+				return err
+			}
+			var reason string
+			if err := poll(time.Minute, func() error {
+				out, err := e.jsonpath(`{.status.conditions[?(@.type=="Ready")].reason}`, "get", "registrycredential", name)
+				if err != nil {
+					return err
+				}
+				if reason = strings.TrimSpace(out); reason != "Synced" && reason != "ServerNotInSource" {
+					return fmt.Errorf("Ready reason %q", reason)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			pod := podYAML(offNS, name+"-pod", appImage, "Always") + "  imagePullSecrets:\n  - name: " + name + "\n"
+			if _, err := e.kubectlIn(pod, "apply", "-f", "-"); err != nil {
+				return err
+			}
+			var kubelet error
+			if reason == "Synced" {
+				kubelet = e.waitRunning(offNS, name+"-pod", podTimeout)
+			} else {
+				kubelet = e.waitPullRefused(offNS, name+"-pod", pullTimeout)
+			}
+			if kubelet != nil {
+				return fmt.Errorf("the operator says %s, the kubelet disagrees: %v", reason, kubelet)
+			}
+			fmt.Printf("      operator: %s; kubelet: %s\n", reason, map[bool]string{true: "pulled", false: "401"}[reason == "Synced"])
+			_, err := e.kubectl("delete", "registrycredential", name, "--wait=true", "--timeout=60s")
+			if err == nil {
+				_, err = e.kubectl("delete", "secret", name, "-n", e.ns)
+			}
+			return err
+		})
+	}
 }
 
 // rotation: the registry's password and the source Secret change; new Pods

@@ -327,7 +327,13 @@ func (e *e2e) readRegistryUser() error {
 // sourceSecret creates or replaces a docker-registry Secret in the
 // operator's namespace, as `kubectl create secret docker-registry` makes it.
 func (e *e2e) sourceSecret(name, server string) error {
-	y, err := e.kubectl("create", "secret", "docker-registry", name, "-n", e.ns, "--docker-server="+server,
+	return e.pullSecret(e.ns, name, server)
+}
+
+// pullSecret creates a docker-registry Secret for the registry's user,
+// keyed server, in namespace ns.
+func (e *e2e) pullSecret(ns, name, server string) error {
+	y, err := e.kubectl("create", "secret", "docker-registry", name, "-n", ns, "--docker-server="+server,
 		"--docker-username="+e.registryUser, "--docker-password="+e.registryPass, "--dry-run=client", "-o", "yaml")
 	if err != nil {
 		return fmt.Errorf("kubectl create secret docker-registry %s (output withheld: it holds the password)", name)

@@ -14,24 +14,28 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package registry decides whether a registry server, as written by a user or
-// as a key of a docker config "auths" map, applies to a container image, with
-// the semantics the kubelet uses to pick pull credentials. It also parses
-// docker config pull Secrets without ever retaining or printing credentials.
+// Package registry decides whether a registry server, as written by a user in
+// RegistryCredential.spec.server, applies to a container image, and whether
+// the kubelet would use the credentials under a key of a docker config
+// "auths" map for the images of that server (see Key, which follows the
+// kubelet's pkg/credentialprovider keyring). It also parses docker config
+// pull Secrets without ever retaining or printing credentials.
 //
 // The package is pure logic (no Kubernetes client) and is used on the hot path
 // of a mutating webhook: parse servers once with ParseServer and images once
 // with ParseImage, then call Server.MatchesImage, which does not allocate.
 //
-// Deliberate differences from the kubelet (pkg/credentialprovider), which
-// make this package stricter or more forgiving in obvious ways:
-//   - a path prefix matches on segment boundaries ("reg.io/team" does not
-//     match "reg.io/teamx/app"), where the kubelet uses a plain string prefix;
-//   - hosts are compared case-insensitively, the kubelet is case-sensitive;
-//   - "registry-1.docker.io" is a Docker Hub alias (the kubelet only knows
-//     docker.io and index.docker.io);
-//   - a "/v1" or "/v2" path is dropped only on Docker Hub hosts, where the
-//     kubelet drops a leading "/v1/" or "/v2/" on any host.
+// Image names follow Docker's rules (distribution/reference): "nginx" is
+// docker.io/library/nginx and index.docker.io/x is docker.io/x. Every other
+// host, registry-1.docker.io included, is a registry name of its own, as it
+// is to the kubelet.
+//
+// spec.server decides which Pods the webhook injects, and differs from a key
+// on purpose in two ways: its host is compared case-insensitively (an image
+// whose host has capitals gets a reference the kubelet does not use, which
+// costs nothing), and its path prefix matches on segment boundaries
+// ("reg.io/team" does not match "reg.io/teamx/app"). Whether the source's
+// keys serve the server is decided by the kubelet's rules (Key.Covers).
 package registry
 
 import (
@@ -47,8 +51,10 @@ import (
 // DockerHub is the canonical name of Docker Hub.
 const DockerHub = "docker.io"
 
-// dockerHubAliases are the host names (without port) that refer to Docker Hub.
-var dockerHubAliases = [...]string{DockerHub, "index.docker.io", "registry-1.docker.io"}
+// legacyDockerHub is Docker Hub's old name. Image names read it as DockerHub
+// (distribution/reference), and the kubelet falls back to a key of exactly
+// this name for Docker Hub images.
+const legacyDockerHub = "index.docker.io"
 
 // maxPathLen is the longest repository path an image may have
 // (reference.RepositoryNameTotalLengthMax); a server path is bounded the same way.
@@ -56,8 +62,8 @@ const maxPathLen = reference.RepositoryNameTotalLengthMax
 
 // Server is a parsed, normalised registry location: host[:port] plus optional path prefix.
 type Server struct {
-	// Host is the lower-case host, with ":port" if one was given. Docker Hub
-	// aliases become "docker.io". It may contain glob patterns, most commonly a
+	// Host is the lower-case host, with ":port" if one was given.
+	// "index.docker.io" becomes "docker.io". It may contain glob patterns, most commonly a
 	// leading "*." wildcard label.
 	Host string
 	// Path is the path prefix without leading or trailing slash, "" if none.
@@ -72,14 +78,14 @@ func (s Server) String() string {
 	return s.Host + "/" + s.Path
 }
 
-// ParseServer parses a server as written in RegistryCredential.spec.server or
-// as a key of a docker config "auths" map.
+// ParseServer parses a server as written in RegistryCredential.spec.server
+// (docker config keys are read by ParseKey).
 //
 // An optional "http://" or "https://" scheme is dropped, as are trailing
-// slashes. On a Docker Hub host (docker.io, index.docker.io,
-// registry-1.docker.io, all normalised to "docker.io") a path that is exactly
-// "v1" or "v2" is dropped, so the legacy key "https://index.docker.io/v1/" is
-// "docker.io". Hosts are lower-cased.
+// slashes. "index.docker.io" (without port) is "docker.io", as in image
+// names, and on docker.io a path that is exactly "v1" or "v2" is dropped, so
+// "https://index.docker.io/v1/" is "docker.io". "registry-1.docker.io" is a
+// host of its own. Hosts are lower-cased.
 //
 // The host is either a DNS name or IPv4 address whose labels may use glob
 // patterns ("*", "?", "[...]"), or a bracketed IPv6 literal; it may carry a
@@ -131,7 +137,7 @@ func NormalizeServer(s string) (string, error) {
 }
 
 // parseServerHost validates host[:port] and returns it lower-cased, with
-// Docker Hub aliases mapped to DockerHub.
+// index.docker.io mapped to DockerHub.
 func parseServerHost(hostport string) (string, error) {
 	hp := lowerASCII(hostport)
 	name, port, hasPort := splitHostPort(hp)
@@ -276,9 +282,10 @@ func (i Image) String() string { return i.Host + "/" + i.Path }
 
 // ParseImage normalises an image reference by Docker's rules, using
 // reference.ParseNormalizedNamed: "nginx" is docker.io/library/nginx. Tag and
-// digest are dropped. The host is lower-cased, the Docker Hub aliases
-// index.docker.io and registry-1.docker.io become docker.io, and a one-component
-// Docker Hub path gets the "library/" prefix.
+// digest are dropped. The host is lower-cased, index.docker.io becomes
+// docker.io, and a one-component Docker Hub path gets the "library/" prefix.
+// registry-1.docker.io/nginx stays registry-1.docker.io/nginx, as the
+// kubelet reads it.
 //
 // Some references that distribution/reference accepts are rejected: a name
 // whose first component looks like a host but is not a valid one ("a_b.io/x",
@@ -315,9 +322,10 @@ func ParseImage(image string) (Image, error) {
 	return Image{Host: host, Path: p}, nil
 }
 
-// MatchesImage reports whether credentials for server s apply to image img,
-// as the kubelet decides (pkg/credentialprovider keyring URLsMatch):
-//   - hosts are compared case-insensitively after Docker Hub alias normalisation;
+// MatchesImage reports whether server s applies to image img (the webhook's
+// decision), by the kubelet's host rules (pkg/credentialprovider URLsMatch)
+// except for case and path boundaries:
+//   - hosts are compared case-insensitively;
 //   - a server with a port matches only that port, a server without a port
 //     only images without a port;
 //   - hosts are split on "." and must have the same number of labels, each
@@ -342,46 +350,22 @@ func (s Server) MatchesImageRef(image string) bool {
 	return s.MatchesImage(img)
 }
 
-// Covers reports whether credentials stored under docker config key k would
-// be used by the kubelet for every image under server s: k's host matches s's
-// host (same rules as MatchesImage: ports, globs in k) and k.Path is a
-// segment-boundary prefix of s.Path. So "reg.io" covers "reg.io/team",
-// "reg.io/team" covers "reg.io/team", "reg.io/team/app" does not cover
-// "reg.io/team".
-//
-// When a label of s is itself a glob, k covers it only with the identical
-// pattern or with "*", so Covers never claims coverage of an image that k
-// would not match.
-func (k Server) Covers(s Server) bool {
-	return hostCovers(k.Host, s.Host) && segmentPrefix(k.Path, s.Path)
-}
-
-// hostMatches reports whether the server host pattern matches the image host.
+// hostMatches reports whether the server host pattern matches the image
+// host, case-insensitively.
 func hostMatches(pattern, host string) bool {
-	return matchHosts(pattern, host, false)
-}
-
-// hostCovers reports whether pattern matches every host that target matches.
-func hostCovers(pattern, target string) bool {
-	return matchHosts(pattern, target, true)
-}
-
-func matchHosts(pattern, target string, targetIsPattern bool) bool {
-	pattern, target = canonicalHost(pattern), canonicalHost(target)
+	pattern, host = canonicalHost(pattern), canonicalHost(host)
 	pn, pp, _ := splitHostPort(pattern)
-	tn, tp, _ := splitHostPort(target)
+	tn, tp, _ := splitHostPort(host)
 	if pp != tp {
 		return false
 	}
 	if !hasGlobMeta(pn) || isBracketed(pn) {
-		// Literal host (a literal never covers a glob target: it has no meta
-		// characters, so it cannot be equal to one).
 		return equalFoldASCII(pn, tn)
 	}
 	for {
 		pl, prest, pmore := strings.Cut(pn, ".")
 		tl, trest, tmore := strings.Cut(tn, ".")
-		if pmore != tmore || !matchLabel(pl, tl, targetIsPattern) {
+		if pmore != tmore || !matchLabel(pl, tl) {
 			return false
 		}
 		if !pmore {
@@ -391,12 +375,8 @@ func matchHosts(pattern, target string, targetIsPattern bool) bool {
 	}
 }
 
-// matchLabel matches one DNS label. If target is itself a pattern that
-// contains glob meta characters, only an identical pattern or "*" matches it.
-func matchLabel(pattern, target string, targetIsPattern bool) bool {
-	if targetIsPattern && hasGlobMeta(target) {
-		return pattern == "*" || equalFoldASCII(pattern, target)
-	}
+// matchLabel matches one DNS label, case-insensitively.
+func matchLabel(pattern, target string) bool {
 	if !hasGlobMeta(pattern) {
 		return equalFoldASCII(pattern, target)
 	}
@@ -446,7 +426,7 @@ func isBracketed(name string) bool {
 
 func hasGlobMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 
-// canonicalHost maps Docker Hub aliases (without port, any case) to DockerHub.
+// canonicalHost maps index.docker.io (without port, any case) to DockerHub.
 func canonicalHost(h string) string {
 	if isDockerHubAlias(h) {
 		return DockerHub
@@ -454,13 +434,10 @@ func canonicalHost(h string) string {
 	return h
 }
 
+// isDockerHubAlias reports whether h (without port, any case) names Docker
+// Hub in an image name: docker.io or index.docker.io.
 func isDockerHubAlias(h string) bool {
-	for _, a := range dockerHubAliases {
-		if equalFoldASCII(h, a) {
-			return true
-		}
-	}
-	return false
+	return equalFoldASCII(h, DockerHub) || equalFoldASCII(h, legacyDockerHub)
 }
 
 // equalFoldASCII is strings.EqualFold restricted to ASCII case folding, so

@@ -41,8 +41,10 @@ func TestParseImage(t *testing.T) {
 		{in: "docker.io/library/nginx:latest", want: Image{"docker.io", "library/nginx"}},
 		{in: "index.docker.io/library/nginx", want: Image{"docker.io", "library/nginx"}},
 		{in: "index.docker.io/nginx", want: Image{"docker.io", "library/nginx"}},
-		{in: "registry-1.docker.io/library/nginx", want: Image{"docker.io", "library/nginx"}},
-		{in: "registry-1.docker.io/nginx", want: Image{"docker.io", "library/nginx"}},
+		// To distribution/reference and the kubelet, registry-1.docker.io is
+		// a registry of its own.
+		{in: "registry-1.docker.io/library/nginx", want: Image{"registry-1.docker.io", "library/nginx"}},
+		{in: "registry-1.docker.io/nginx", want: Image{"registry-1.docker.io", "nginx"}},
 		{in: "Docker.IO/nginx", want: Image{"docker.io", "library/nginx"}},
 		{in: "Index.Docker.io/bitnami/redis", want: Image{"docker.io", "bitnami/redis"}},
 		// Digests (with and without tag) are dropped.
@@ -124,15 +126,15 @@ func TestParseServer(t *testing.T) {
 		{in: "[::1]:5000", want: Server{"[::1]:5000", ""}},
 		{in: "[::1]", want: Server{"[::1]", ""}},
 		{in: "https://[2001:DB8::1]:5000/team", want: Server{"[2001:db8::1]:5000", "team"}},
-		// Docker Hub aliases and the legacy key.
+		// Docker Hub's names and the legacy key.
 		{in: "docker.io", want: Server{"docker.io", ""}},
 		{in: "index.docker.io", want: Server{"docker.io", ""}},
-		{in: "registry-1.docker.io", want: Server{"docker.io", ""}},
+		{in: "registry-1.docker.io", want: Server{"registry-1.docker.io", ""}}, // not Docker Hub to the kubelet
 		{in: "Index.Docker.IO", want: Server{"docker.io", ""}},
 		{in: "https://index.docker.io/v1/", want: Server{"docker.io", ""}},
 		{in: "https://index.docker.io/v1", want: Server{"docker.io", ""}},
 		{in: "https://index.docker.io/v2/", want: Server{"docker.io", ""}},
-		{in: "registry-1.docker.io/v2", want: Server{"docker.io", ""}},
+		{in: "registry-1.docker.io/v2", want: Server{"registry-1.docker.io", "v2"}},
 		{in: "docker.io/library", want: Server{"docker.io", "library"}},
 		{in: "docker.io/bitnami/", want: Server{"docker.io", "bitnami"}},
 		{in: "index.docker.io/v1/library", want: Server{"docker.io", "v1/library"}}, // only an exact /v1 is dropped
@@ -245,9 +247,10 @@ func TestMatchesImage(t *testing.T) {
 		{"docker.io", "nginx", true},
 		{"docker.io", "user/app:tag", true},
 		{"docker.io", "index.docker.io/library/nginx", true},
-		{"docker.io", "registry-1.docker.io/library/nginx", true},
+		{"docker.io", "registry-1.docker.io/library/nginx", false},
 		{"index.docker.io", "nginx", true},
-		{"registry-1.docker.io", "nginx", true},
+		{"registry-1.docker.io", "nginx", false},
+		{"registry-1.docker.io", "registry-1.docker.io/library/nginx", true},
 		{"https://index.docker.io/v1/", "nginx@" + testDigest, true},
 		{"https://index.docker.io/v1/", "quay.io/org/app", false},
 		{"docker.io/library", "nginx", true},
@@ -327,8 +330,8 @@ func TestMatchesImage(t *testing.T) {
 	}
 }
 
-// Hand-built (not normalised) values are still compared case-insensitively
-// and with Docker Hub aliases.
+// Hand-built (not normalised) values are still compared case-insensitively,
+// with index.docker.io as docker.io.
 func TestMatchesImageUnnormalised(t *testing.T) {
 	tests := []struct {
 		s    Server
@@ -336,7 +339,7 @@ func TestMatchesImageUnnormalised(t *testing.T) {
 		want bool
 	}{
 		{Server{Host: "Index.Docker.IO"}, Image{"docker.io", "library/nginx"}, true},
-		{Server{Host: "docker.io"}, Image{"registry-1.docker.io", "library/nginx"}, true},
+		{Server{Host: "docker.io"}, Image{"registry-1.docker.io", "library/nginx"}, false},
 		{Server{Host: "REG.io", Path: "/team/"}, Image{"reg.IO", "team/app"}, true},
 		{Server{Host: "*.Example.com"}, Image{"A.EXAMPLE.com", "x"}, true},
 		{Server{Host: "reg.io"}, Image{"reg.io:5000", "x"}, false},
@@ -356,68 +359,6 @@ func TestMatchesImageRefInvalid(t *testing.T) {
 		if s.MatchesImageRef(image) {
 			t.Errorf("MatchesImageRef(%q) = true, want false", image)
 		}
-	}
-}
-
-func TestCovers(t *testing.T) {
-	tests := []struct {
-		key, server string
-		want        bool
-	}{
-		{"reg.io", "reg.io", true},
-		{"reg.io", "reg.io/team", true},
-		{"reg.io/team", "reg.io/team", true},
-		{"reg.io/team", "reg.io/team/app", true},
-		{"reg.io/team/app", "reg.io/team", false},
-		{"reg.io/team", "reg.io/teamx", false},
-		{"reg.io/team", "reg.io", false},
-		{"https://reg.io/", "reg.io/team", true},
-		{"http://REG.IO", "reg.io", true},
-		{"other.io", "reg.io", false},
-		// Ports.
-		{"reg.io:5000", "reg.io:5000/team", true},
-		{"reg.io", "reg.io:5000", false},
-		{"reg.io:5000", "reg.io", false},
-		{"reg.io:5000", "reg.io:5001", false},
-		{"[::1]:5000", "[::1]:5000/x", true},
-		// Docker Hub.
-		{"https://index.docker.io/v1/", "docker.io", true},
-		{"https://index.docker.io/v1/", "docker.io/bitnami", true},
-		{"docker.io", "index.docker.io/library", true},
-		{"registry-1.docker.io", "docker.io", true},
-		{"docker.io/library", "docker.io", false},
-		// Wildcard keys.
-		{"*.example.com", "a.example.com", true},
-		{"*.example.com", "a.example.com/team", true},
-		{"*.example.com", "example.com", false},
-		{"*.example.com", "a.b.example.com", false},
-		{"*.example.com", "a.example.com:5000", false},
-		{"*.example.com/team", "a.example.com/team/app", true},
-		{"*.example.com/team", "a.example.com/other", false},
-		// Wildcard servers: covered only by the same pattern or "*".
-		{"*.example.com", "*.example.com", true},
-		{"*.example.com", "*.example.com/team", true},
-		{"a.example.com", "*.example.com", false},
-		{"reg?.example.com", "reg*.example.com", false},
-		{"*.*.com", "*.example.com", true},
-		{"[ab].example.com", "[ab].example.com", true},
-		{"[ab].example.com", "a.example.com", true},
-		{"[ab].example.com", "[a].example.com", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.key+" "+tt.server, func(t *testing.T) {
-			k, err := ParseServer(tt.key)
-			if err != nil {
-				t.Fatalf("ParseServer(%q): %v", tt.key, err)
-			}
-			s, err := ParseServer(tt.server)
-			if err != nil {
-				t.Fatalf("ParseServer(%q): %v", tt.server, err)
-			}
-			if got := k.Covers(s); got != tt.want {
-				t.Fatalf("%+v.Covers(%+v) = %v, want %v", k, s, got, tt.want)
-			}
-		})
 	}
 }
 
@@ -455,7 +396,8 @@ func TestParseSecret(t *testing.T) {
 				"registry-1.docker.io":{},
 				"not a server":{},
 				"":{}}, "credsStore":"desktop"}`)},
-			wantServers: []string{"docker.io", "quay.io/org", "reg.example.com"},
+			// As the kubelet reads them: case and a trailing slash are kept.
+			wantServers: []string{"REG.example.com", "quay.io/org/", "reg.example.com", "registry-1.docker.io"},
 			wantInvalid: 2,
 		},
 		{
@@ -663,7 +605,7 @@ func TestParseSecret(t *testing.T) {
 				t.Fatalf("ParseSecret(): %v", err)
 			}
 			got := []string{}
-			for _, s := range cfg.Servers {
+			for _, s := range cfg.Keys {
 				got = append(got, s.String())
 			}
 			if !slices.Equal(got, tt.wantServers) {
@@ -746,7 +688,7 @@ func TestDockerConfigCovers(t *testing.T) {
 		{"reg.example.com/team", true},
 		{"reg.example.com/team/app", true},
 		{"reg.example.com", false},
-		{"reg.example.com/teamx", false},
+		{"reg.example.com/teamx", true}, // the kubelet's path prefix is a plain string prefix
 		{"eu.cache.example.com:5000", true},
 		{"eu.cache.example.com", false},
 		{"quay.io", false},
@@ -805,7 +747,8 @@ func TestMatchesImageDoesNotAllocate(t *testing.T) {
 		for _, s := range servers {
 			for _, img := range images {
 				_ = s.MatchesImage(img)
-				_ = s.Covers(Server(img))
+				_ = Key(s).Covers(s)
+				_ = Key(img).MatchesImage(img)
 			}
 		}
 	})

@@ -73,20 +73,22 @@ func parseErrorf(reason, format string, args ...any) *ParseError {
 // DockerConfig is the parsed content of a pull Secret. It never stores or
 // prints credential values.
 type DockerConfig struct {
-	// Servers are the normalised keys of the auths map, sorted by String(),
-	// without duplicates. Keys that do not parse are skipped and counted in
-	// Invalid.
-	Servers []Server
-	// Invalid is the number of auth keys that did not parse as a server.
+	// Keys are the keys of the auths map as the kubelet reads them
+	// (ParseKey), sorted by String(), without duplicates. Keys that do not
+	// parse are skipped and counted in Invalid.
+	Keys []Key
+	// Invalid is the number of auth keys that did not parse: the kubelet
+	// would use them for no image, or only by a reading nobody means.
 	Invalid int
 }
 
-// Covers reports whether any entry covers s (see Server.Covers).
+// Covers reports whether the kubelet would use some entry for every image
+// that s matches (see Key.Covers).
 func (c *DockerConfig) Covers(s Server) bool {
 	if c == nil {
 		return false
 	}
-	for _, k := range c.Servers {
+	for _, k := range c.Keys {
 		if k.Covers(s) {
 			return true
 		}
@@ -94,12 +96,13 @@ func (c *DockerConfig) Covers(s Server) bool {
 	return false
 }
 
-// MatchesImage reports whether any entry matches img (see Server.MatchesImage).
+// MatchesImage reports whether the kubelet would use some entry for img
+// (see Key.MatchesImage).
 func (c *DockerConfig) MatchesImage(img Image) bool {
 	if c == nil {
 		return false
 	}
-	for _, k := range c.Servers {
+	for _, k := range c.Keys {
 		if k.MatchesImage(img) {
 			return true
 		}
@@ -195,28 +198,28 @@ func ParseSecret(secretType string, data map[string][]byte) (*DockerConfig, erro
 	cfg := &DockerConfig{}
 	names := make([]string, 0, len(keys))
 	for _, k := range keys {
-		srv, err := ParseServer(k)
+		key, err := ParseKey(k)
 		if err != nil {
 			cfg.Invalid++
 			continue
 		}
-		cfg.Servers = append(cfg.Servers, srv)
-		names = append(names, srv.String())
+		cfg.Keys = append(cfg.Keys, key)
+		names = append(names, key.String())
 	}
-	// Sort by String() and drop duplicates; names[i] is Servers[i].String().
+	// Sort by String() and drop duplicates; names[i] is Keys[i].String().
 	idx := make([]int, len(names))
 	for i := range idx {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(names[a], names[b]) })
-	sorted := make([]Server, 0, len(idx))
+	sorted := make([]Key, 0, len(idx))
 	for j, i := range idx {
 		if j > 0 && names[i] == names[idx[j-1]] {
 			continue
 		}
-		sorted = append(sorted, cfg.Servers[i])
+		sorted = append(sorted, cfg.Keys[i])
 	}
-	cfg.Servers = sorted
+	cfg.Keys = sorted
 	return cfg, nil
 }
 

@@ -125,7 +125,8 @@ func IsMirrorPod(pod *corev1.Pod) bool {
 // may be: it is being deleted; its source namespace is not one of
 // sourceNamespaces (when given); or its Ready condition, unless it is known
 // to be stale (observedGeneration older than the object's), has reason
-// SourceNotAllowed or SourceInvalid. Any other state, including no status
+// SourceNotAllowed, SourceInvalid or ServerNotInSource (no key of the source
+// is one the kubelet would use). Any other state, including no status
 // yet, injects: the kubelet re-reads pull secrets on every retry, so a Pod
 // pulls as soon as the copy lands.
 func Skip(rc *registryv1alpha1.RegistryCredential, sourceNamespaces []string) string {
@@ -143,7 +144,7 @@ func Skip(rc *registryv1alpha1.RegistryCredential, sourceNamespaces []string) st
 		return "" // the spec changed since; the old verdict may not hold
 	}
 	switch cond.Reason {
-	case registryv1alpha1.ReasonSourceNotAllowed, registryv1alpha1.ReasonSourceInvalid:
+	case registryv1alpha1.ReasonSourceNotAllowed, registryv1alpha1.ReasonSourceInvalid, registryv1alpha1.ReasonServerNotInSource:
 		return cond.Reason
 	}
 	return ""

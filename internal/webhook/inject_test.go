@@ -173,6 +173,7 @@ func TestDecide(t *testing.T) {
 			creds: []registryv1alpha1.RegistryCredential{rc("del", "docker.io", deleting)}},
 		{name: "Ready reason SourceNotAllowed", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("na", "docker.io", withReady(registryv1alpha1.ReasonSourceNotAllowed, 1))}},
 		{name: "Ready reason SourceInvalid", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("inv", "docker.io", withReady(registryv1alpha1.ReasonSourceInvalid, 1))}},
+		{name: "Ready reason ServerNotInSource", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("hub1", "docker.io", withReady(registryv1alpha1.ReasonServerNotInSource, 1))}},
 		{name: "Ready reason SourceInvalid of an older generation still injects", pod: pod("nginx"),
 			creds: []registryv1alpha1.RegistryCredential{rc("stale", "docker.io", withReady(registryv1alpha1.ReasonSourceInvalid, 1), func(r *registryv1alpha1.RegistryCredential) { r.Generation = 2 })},
 			want:  []string{"stale-pull"}},
@@ -243,7 +244,8 @@ func TestSkip(t *testing.T) {
 		{name: "operator does not accept the source namespace", rc: rc("a", "docker.io"), sources: []string{"x"}, want: registryv1alpha1.ReasonSourceNotAllowed},
 		{name: "condition without observedGeneration is trusted", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonSourceNotAllowed, 0)), want: registryv1alpha1.ReasonSourceNotAllowed},
 		{name: "Conflict still injects", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonConflict, 1)), want: ""},
-		{name: "ServerNotInSource still injects", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonServerNotInSource, 1)), want: ""},
+		{name: "ServerNotInSource: the kubelet would use no key of the source", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonServerNotInSource, 1)), want: registryv1alpha1.ReasonServerNotInSource},
+		{name: "ServerNotInSource of an older generation still injects", rc: rc("a", "docker.io", withReady(registryv1alpha1.ReasonServerNotInSource, 1), func(r *registryv1alpha1.RegistryCredential) { r.Generation = 2 }), want: ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
