@@ -79,6 +79,8 @@ type flags struct {
 	kubeAPICompression      bool
 	maxConcurrentReconciles int
 	parallelWrites          int
+	checkCredentials        bool
+	checkWorkers            int
 	pprofAddr               string
 	gracefulShutdown        time.Duration
 	leaseDuration           time.Duration
@@ -128,6 +130,8 @@ func main() {
 	flag.BoolVar(&f.kubeAPICompression, "kube-api-compression", false, "Ask the API server to gzip responses (lists and watch streams). Off by default: in a cluster the network is cheap and gzip costs CPU on both sides, the API server's included; turn it on for an API server behind a slow link.")
 	flag.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "RegistryCredential status summaries computed at once.")
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 64, "(RegistryCredential, namespace) work items processed at once: the writes in flight during a fan-out or rotation.")
+	flag.BoolVar(&f.checkCredentials, "check-credentials", true, "Check each RegistryCredential's credential against its registry (the CredentialsVerified condition); false: no request to any registry.")
+	flag.IntVar(&f.checkWorkers, "check-workers", 4, "Credential checks run at once (at most one per registry).")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
 	// Defaults: kube-controller-manager's (and client-go's examples').
 	flag.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's Lease is valid without renewal: the longest a crashed leader's work waits for another replica.")
@@ -277,6 +281,8 @@ func run(ctx context.Context, f flags) error {
 		PairWorkers:       f.parallelWrites,
 		CredentialWorkers: f.maxConcurrentReconciles,
 		Credentials:       credentials,
+		CheckCredentials:  f.checkCredentials,
+		CheckWorkers:      f.checkWorkers,
 	}); err != nil {
 		return fmt.Errorf("setting up the controllers: %w", err)
 	}

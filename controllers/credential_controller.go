@@ -64,6 +64,10 @@ type credentialReconciler struct {
 	pairKeys *keyPipe[pairKey]
 
 	sources sourceLoader
+	// checks holds the check controller's outcomes, read for the status;
+	// checksOff says the operator runs without checks.
+	checks    *checkResults
+	checksOff bool
 }
 
 func (r *credentialReconciler) setup(mgr ctrl.Manager, workers int, statusKeys *keyPipe[reconcile.Request]) error {
@@ -225,5 +229,6 @@ func (r *credentialReconciler) leftovers(ctx context.Context, rc *registryv1alph
 // forget drops what the controller keeps of the named RegistryCredential.
 func (r *credentialReconciler) forget(name string) {
 	r.sources.checks.forget(name)
+	r.checks.forget(name)
 	r.metrics.forget(name)
 }

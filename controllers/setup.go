@@ -46,6 +46,11 @@ type Options struct {
 	// copy's name is looked at again (default one minute): foreign Secrets are
 	// not cached, so their deletion cannot be watched.
 	ConflictRecheck time.Duration
+	// CheckCredentials turns on the credential checks against registries
+	// (the CredentialsVerified condition); off, the condition says so.
+	CheckCredentials bool
+	// CheckWorkers is how many checks run at once (one per registry at most).
+	CheckWorkers int
 }
 
 // Timing of work items.
@@ -114,6 +119,22 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) (*pai
 	if err := pairs.setup(mgr, max(opts.PairWorkers, 1), pairKeys); err != nil {
 		return nil, nil, err
 	}
+	checks := newCheckResults()
+	if opts.CheckCredentials {
+		checker := &checkReconciler{
+			Client:           mgr.GetClient(),
+			APIReader:        mgr.GetAPIReader(),
+			Recorder:         mgr.GetEventRecorder("regcred-operator"),
+			SourceNamespaces: opts.SourceNamespaces,
+			results:          checks,
+			gates:            newRegistryGates(),
+			statusKeys:       statusKeys,
+			mapper:           m,
+		}
+		if err := checker.setup(mgr, max(opts.CheckWorkers, 1)); err != nil {
+			return nil, nil, err
+		}
+	}
 	creds := &credentialReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        mgr.GetAPIReader(),
@@ -123,6 +144,8 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) (*pai
 		failures:         &pairs.failures,
 		metrics:          metrics,
 		pairKeys:         pairKeys,
+		checks:           checks,
+		checksOff:        !opts.CheckCredentials,
 	}
 	return pairs, creds, creds.setup(mgr, max(opts.CredentialWorkers, 1), statusKeys)
 }

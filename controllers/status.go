@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -52,6 +53,11 @@ type summary struct {
 	// inFlight counts the selected namespaces neither synced nor failed:
 	// work queued or written that the cache does not show yet.
 	inFlight int
+	// check is the credential check's outcome, when the check controller
+	// has one (checked); checksOff says the operator runs without checks.
+	check     checkOutcome
+	checked   bool
+	checksOff bool
 }
 
 // summarize counts the selected namespaces, those in sync (an up to date
@@ -184,10 +190,75 @@ func computeStatus(rc *registryv1alpha1.RegistryCredential, sum summary) registr
 		cond.Status, cond.Reason = metav1.ConditionTrue, registryv1alpha1.ReasonSynced
 		cond.Message = fmt.Sprintf("%d/%d selected namespaces synced", st.SyncedNamespaces, st.SelectedNamespaces)
 	}
+	if rejected(sum) && sum.problem.reason == "" {
+		cond.Status, cond.Reason = metav1.ConditionFalse, sum.check.result.Reason
+		cond.Message = "the registry refuses the credential: " + sum.check.result.Message
+	}
 	cond.Message = truncate(cond.Message, maxConditionMessage)
 	apimeta.SetStatusCondition(&st.Conditions, cond)
 	setHealth(&st.Conditions, cond)
+	setVerified(&st, rc, sum)
 	return st
+}
+
+// rejected reports whether the registry refused the credential at its last
+// check.
+func rejected(sum summary) bool {
+	if !sum.checked || sum.check.pending || sum.checksOff {
+		return false
+	}
+	switch sum.check.result.Reason {
+	case registryv1alpha1.ReasonUnauthorized, registryv1alpha1.ReasonForbidden:
+		return true
+	}
+	return false
+}
+
+// setVerified sets the CredentialsVerified condition and the check's status
+// fields. Without an outcome in process (after a restart, or while a changed
+// credential waits for its check) the condition is kept as it is.
+func setVerified(st *registryv1alpha1.RegistryCredentialStatus, rc *registryv1alpha1.RegistryCredential, sum summary) {
+	cond := metav1.Condition{
+		Type:               registryv1alpha1.ConditionCredentialsVerified,
+		Status:             metav1.ConditionUnknown,
+		Reason:             registryv1alpha1.ReasonNotChecked,
+		ObservedGeneration: rc.Generation,
+	}
+	switch {
+	case sum.checksOff:
+		cond.Message = "the operator runs with --check-credentials=false"
+	case !rc.CheckEnabled():
+		cond.Message = "spec.check.enabled is false"
+	case !sum.checked || sum.check.pending:
+		if apimeta.FindStatusCondition(st.Conditions, cond.Type) != nil {
+			return
+		}
+		cond.Message = "not checked yet"
+	default:
+		res := sum.check.result
+		cond.Reason, cond.Message = res.Reason, res.Message
+		switch res.Reason {
+		case registryv1alpha1.ReasonVerified, registryv1alpha1.ReasonProbeNotFound:
+			cond.Status = metav1.ConditionTrue
+		case registryv1alpha1.ReasonUnauthorized, registryv1alpha1.ReasonForbidden:
+			cond.Status = metav1.ConditionFalse
+		}
+		st.RateLimitRemaining = res.RateLimitRemaining
+		if !sum.check.checkedAt.IsZero() {
+			t := metav1.NewTime(sum.check.checkedAt.Truncate(time.Second))
+			st.LastChecked = &t
+		}
+		st.ExpiresAt = nil
+		if !sum.check.expiresAt.IsZero() {
+			t := metav1.NewTime(sum.check.expiresAt)
+			st.ExpiresAt = &t
+		}
+	}
+	if cond.Message == "" {
+		cond.Message = cond.Reason
+	}
+	cond.Message = truncate(cond.Message, maxConditionMessage)
+	apimeta.SetStatusCondition(&st.Conditions, cond)
 }
 
 // setHealth sets the kstatus conditions from Ready: Stalled (True) when only
@@ -214,6 +285,8 @@ func setHealth(conds *[]metav1.Condition, ready metav1.Condition) {
 // writeStatus writes the status when it changed, in one patch, and records
 // an Event when the Ready condition's status or reason changed.
 func (r *credentialReconciler) writeStatus(ctx context.Context, rc *registryv1alpha1.RegistryCredential, sum summary) error {
+	sum.check, sum.checked = r.checks.outcomeFor(rc.Name)
+	sum.checksOff = r.checksOff
 	st := computeStatus(rc, sum)
 	r.metrics.observe(rc.Name, &st)
 	if equality.Semantic.DeepEqual(rc.Status, st) {
@@ -221,6 +294,8 @@ func (r *credentialReconciler) writeStatus(ctx context.Context, rc *registryv1al
 	}
 	oldReady := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionReady)
 	newReady := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionReady)
+	oldVerified := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionCredentialsVerified)
+	newVerified := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionCredentialsVerified)
 	orig := rc.DeepCopy()
 	rc.Status = st
 	err := r.Client.Status().Patch(ctx, rc, client.MergeFrom(orig), client.FieldOwner(FieldOwner))
@@ -232,7 +307,23 @@ func (r *credentialReconciler) writeStatus(ctx context.Context, rc *registryv1al
 	if oldReady == nil || oldReady.Status != newReady.Status || oldReady.Reason != newReady.Reason {
 		r.recordReady(ctx, rc, newReady)
 	}
+	if newVerified != nil && newVerified.Reason != registryv1alpha1.ReasonNotChecked &&
+		(oldVerified == nil || oldVerified.Reason != newVerified.Reason) {
+		r.recordVerified(ctx, rc, newVerified)
+	}
 	return nil
+}
+
+// recordVerified records a new CredentialsVerified reason as an Event and
+// logs it.
+func (r *credentialReconciler) recordVerified(ctx context.Context, rc *registryv1alpha1.RegistryCredential, c *metav1.Condition) {
+	note := truncate(c.Message, maxEventNote)
+	eventType := corev1.EventTypeNormal
+	if c.Status != metav1.ConditionTrue {
+		eventType = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(rc, nil, eventType, c.Reason, "Check", "%s", note)
+	logf.FromContext(ctx).Info("credential check changed", "status", c.Status, "reason", c.Reason, "message", note)
 }
 
 // recordReady records the Ready condition as an Event (reason = the

@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"maps"
 	"slices"
@@ -463,6 +464,27 @@ func (m *mapper) credentialsOnCredential() handler.TypedEventHandler[client.Obje
 func lifecycleChanged(old, rc *registryv1alpha1.RegistryCredential) bool {
 	return old.Generation != rc.Generation || old.DeletionTimestamp.IsZero() != rc.DeletionTimestamp.IsZero() ||
 		controllerutil.ContainsFinalizer(old, Finalizer) != controllerutil.ContainsFinalizer(rc, Finalizer)
+}
+
+// credentialsOnSourceData maps a source Secret whose type or data changed
+// to the RegistryCredentials that use it (the check controller: only the
+// bytes matter to a check).
+func (m *mapper) credentialsOnSourceData() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	on := func(ctx context.Context, s *corev1.Secret, q credentialQueue) {
+		if controllerUID(s) != "" {
+			return // a copy
+		}
+		for _, c := range m.credentials(ctx, client.MatchingFields{sourceIndex: s.Namespace + "/" + s.Name}) {
+			q.Add(credentialRequest(c.Name))
+		}
+	}
+	return typedFuncs(on,
+		func(ctx context.Context, old, s *corev1.Secret, q credentialQueue) {
+			if old.Type != s.Type || !maps.EqualFunc(old.Data, s.Data, bytes.Equal) {
+				on(ctx, s, q)
+			}
+		},
+		on)
 }
 
 // summaryLater asks for a summary of the named RegistryCredential after

@@ -30,9 +30,47 @@ const (
 	// ConditionStalled is True, with Ready's reason, when the operator
 	// cannot make progress without a change by a person: the spec, the
 	// source or a foreign Secret must be fixed (InvalidSpec, SourceInvalid,
-	// SourceNotAllowed, ServerNotInSource, Conflict). It is absent
+	// SourceNotAllowed, ServerNotInSource, Conflict), or the registry refuses
+	// the credential (Unauthorized, Forbidden). It is absent
 	// otherwise. kstatus reads it as Failed.
 	ConditionStalled = "Stalled"
+	// ConditionCredentialsVerified is the result of the last check of the
+	// credential against its registry: True with reason Verified (or
+	// ProbeNotFound: the credential works, the probe image does not exist),
+	// False with Unauthorized or Forbidden (the registry refused it; Ready is
+	// then False with the same reason), Unknown with Unreachable, TLSError,
+	// RateLimited (the registry could not answer; Ready is left alone, as
+	// nodes may still pull) or NotChecked (turned off, or not checked yet).
+	ConditionCredentialsVerified = "CredentialsVerified"
+)
+
+// Reasons of the CredentialsVerified condition. Unauthorized and Forbidden
+// are also Ready reasons.
+const (
+	// ReasonVerified: the registry accepted the credential (and, with a
+	// probe, let it HEAD the probe's manifest).
+	ReasonVerified = "Verified"
+	// ReasonUnauthorized: the registry refused the login (401 or 403 to the
+	// login or the token request).
+	ReasonUnauthorized = "Unauthorized"
+	// ReasonForbidden: the login works, but the credential may not pull the
+	// probe image (401 or 403 to its manifest).
+	ReasonForbidden = "Forbidden"
+	// ReasonProbeNotFound: the credential works, but the probe reference
+	// does not exist (404).
+	ReasonProbeNotFound = "ProbeNotFound"
+	// ReasonUnreachable: the registry could not be reached, or answered with
+	// a server error.
+	ReasonUnreachable = "Unreachable"
+	// ReasonTLSError: the registry's TLS certificate was not accepted (see
+	// spec.check.caBundle).
+	ReasonTLSError = "TLSError"
+	// ReasonRateLimited: the registry answered 429; the next check waits for
+	// its Retry-After.
+	ReasonRateLimited = "RateLimited"
+	// ReasonNotChecked: the check is off, not possible (a wildcard server
+	// without a probe) or not done yet.
+	ReasonNotChecked = "NotChecked"
 )
 
 // StalledReason reports whether a Ready reason means the operator cannot go
@@ -40,7 +78,8 @@ const (
 // (Reconciling).
 func StalledReason(reason string) bool {
 	switch reason {
-	case ReasonInvalidSpec, ReasonSourceInvalid, ReasonSourceNotAllowed, ReasonServerNotInSource, ReasonConflict:
+	case ReasonInvalidSpec, ReasonSourceInvalid, ReasonSourceNotAllowed, ReasonServerNotInSource, ReasonConflict,
+		ReasonUnauthorized, ReasonForbidden:
 		return true
 	}
 	return false
@@ -72,6 +111,9 @@ const (
 	ReasonSyncFailed = "SyncFailed"
 	// ReasonInvalidSpec: the spec cannot be used (e.g. a bad label selector).
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonCredentialExpiring (an Event only): the credential's expiresAt
+	// is less than three days away, or past.
+	ReasonCredentialExpiring = "CredentialExpiring"
 	// ReasonDeleting: the RegistryCredential is being deleted.
 	ReasonDeleting = "Deleting"
 )

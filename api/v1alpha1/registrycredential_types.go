@@ -17,6 +17,8 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -118,12 +120,93 @@ type RegistryCredentialSpec struct {
 	// +listType=set
 	ServiceAccounts []string `json:"serviceAccounts"`
 
+	// check configures the check of the credential against its registry:
+	// the OCI distribution login, and a HEAD of a probe image when one is
+	// given. Its result is the CredentialsVerified condition. On by default.
+	// +optional
+	Check *CredentialCheck `json:"check,omitempty"`
+
 	// deletionPolicy says what happens to the copies and the ServiceAccount
 	// entries when this RegistryCredential is deleted: Delete removes them,
 	// Orphan leaves them in place, detached.
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// CredentialCheck configures the credential check.
+type CredentialCheck struct {
+	// enabled turns the check off when false. Defaults to true.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// image is the probe: a repository ("apps/internal-app") or a full
+	// reference ("private-registry.io/apps/internal-app:1.0", or with a
+	// digest), under spec.server. A repository is read as its "latest" tag,
+	// and one without a host lives on spec.server's host. The check then
+	// fetches a token with pull scope for it and HEADs its manifest: 401 or
+	// 403 there means the credential may log in but not pull it (Forbidden),
+	// 404 that it works but the reference does not exist (ProbeNotFound).
+	// Without image only the login is checked; on Docker Hub that proves
+	// little, as it issues tokens without access too.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// interval between two checks of an unchanged credential, e.g. "1h" or
+	// "15m". Defaults to 1h; at least 1m. Each check is spread by up to a
+	// tenth of the interval. A change of the source's bytes or of the spec
+	// is checked at once.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="check.interval must be at least 1m",reason=FieldValueInvalid
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// caBundle names PEM CA certificates, in the source's namespace, that
+	// the registry's TLS certificate is verified against in addition to the
+	// system roots: for registries with a private CA.
+	// +optional
+	CABundle *CABundleSource `json:"caBundle,omitempty"`
+}
+
+// CABundleSource is one key of a ConfigMap or of a Secret.
+// +kubebuilder:validation:XValidation:rule="has(self.configMap) != has(self.secret)",message="caBundle needs exactly one of configMap and secret",reason=FieldValueInvalid
+type CABundleSource struct {
+	// configMap holds the bundle.
+	// +optional
+	ConfigMap *KeySelector `json:"configMap,omitempty"`
+	// secret holds the bundle.
+	// +optional
+	Secret *KeySelector `json:"secret,omitempty"`
+}
+
+// KeySelector is one data key of an object in the source's namespace.
+type KeySelector struct {
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// key in its data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// CheckEnabled reports whether the credential check is on.
+func (rc *RegistryCredential) CheckEnabled() bool {
+	return rc.Spec.Check == nil || rc.Spec.Check.Enabled == nil || *rc.Spec.Check.Enabled
+}
+
+// DefaultCheckInterval is spec.check.interval's default.
+const DefaultCheckInterval = time.Hour
+
+// CheckInterval is spec.check.interval, or its default.
+func (rc *RegistryCredential) CheckInterval() time.Duration {
+	if c := rc.Spec.Check; c != nil && c.Interval != nil && c.Interval.Duration >= time.Minute {
+		return c.Interval.Duration
+	}
+	return DefaultCheckInterval
 }
 
 // NamespaceFailure says why one namespace could not be served.
@@ -227,6 +310,23 @@ type RegistryCredentialStatus struct {
 	// failedNamespaces counts all namespaces that could not be served.
 	// +optional
 	FailedNamespaces int32 `json:"failedNamespaces,omitempty"`
+
+	// lastChecked is when the credential was last checked against the
+	// registry (see the CredentialsVerified condition).
+	// +optional
+	LastChecked *metav1.Time `json:"lastChecked,omitempty"`
+
+	// expiresAt is when the credential expires, where it says so: the "exp"
+	// of a JWT password, identity token or registry token, or the
+	// "expiration" of an Amazon ECR authorization token.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// rateLimitRemaining is the registry's RateLimit-Remaining header at the
+	// last check, where it sends one (Docker Hub: "76;w=21600").
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RateLimitRemaining string `json:"rateLimitRemaining,omitempty"`
 }
 
 // RegistryCredential lets every selected namespace pull from one registry:
@@ -242,6 +342,7 @@ type RegistryCredentialStatus struct {
 // +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.namespaces`,description="synced/selected namespaces"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.conditions[?(@.type=="CredentialsVerified")].reason`,description="the credential check's result"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.status.targetSecretName`,priority=1,description="name of the copies"
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.failedNamespaces`,priority=1,description="namespaces that could not be served"

@@ -286,3 +286,31 @@ func TestHint(t *testing.T) {
 		t.Error("nil config has a hint")
 	}
 }
+
+func TestCredentialFor(t *testing.T) {
+	data := func(js string) map[string][]byte { return map[string][]byte{DockerConfigJSONKey: []byte(js)} }
+	srv := func(s string) Server {
+		v, err := ParseServer(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		name, js, server, user, pass string
+		ok                           bool
+	}{
+		{"username and password", `{"auths":{"reg.io":{"username":"u","password":"p"}}}`, "reg.io", "u", "p", true},
+		{"auth wins, split at the first colon", `{"auths":{"reg.io":{"username":"x","auth":"` + auth("u", "p:q") + `"}}}`, "reg.io", "u", "p:q", true},
+		{"the most specific key first, as the kubelet orders them", `{"auths":{"reg.io":{"username":"host"},"reg.io/team":{"username":"team"}}}`, "reg.io/team", "team", "", true},
+		{"Docker Hub by its legacy key", `{"auths":{"https://index.docker.io/v1/":{"username":"hub","password":"p"}}}`, "docker.io", "hub", "p", true},
+		{"registry-1.docker.io does not serve docker.io", `{"auths":{"registry-1.docker.io":{"username":"hub"}}}`, "docker.io", "", "", false},
+		{"invalid data", `{"auths":"x"}`, "reg.io", "", "", false},
+	}
+	for _, tt := range tests {
+		c, ok := CredentialFor(SecretTypeDockerConfigJSON, data(tt.js), srv(tt.server))
+		if ok != tt.ok || c.Username != tt.user || c.Password != tt.pass {
+			t.Errorf("%s: CredentialFor = %q/%q, %v; want %q/%q, %v", tt.name, c.Username, c.Password, ok, tt.user, tt.pass, tt.ok)
+		}
+	}
+}

@@ -332,3 +332,64 @@ func jsonKind(v []byte) string {
 		return kindNumber
 	}
 }
+
+// Credential is the user name and password of one docker config entry.
+// Never log or print it.
+type Credential struct {
+	Username, Password string
+}
+
+// CredentialFor returns the credential the kubelet would try first for the
+// images under s: that of the key that covers s and comes first in the
+// kubelet's order (keys as ParseKey reads them, reverse-sorted, so that the
+// most specific path comes first). An "auth" field, when set, gives the user
+// name and password, as for the kubelet. ok is false when no key covers s
+// or the data does not parse (see ParseSecret).
+func CredentialFor(secretType string, data map[string][]byte, s Server) (cred Credential, ok bool) {
+	if _, err := ParseSecret(secretType, data); err != nil {
+		return Credential{}, false
+	}
+	var auths map[string]dockerConfigEntry
+	if secretType == SecretTypeDockerConfigJSON {
+		var top struct {
+			Auths map[string]dockerConfigEntry `json:"auths"`
+		}
+		if json.Unmarshal(data[DockerConfigJSONKey], &top) != nil {
+			return Credential{}, false
+		}
+		auths = top.Auths
+	} else if json.Unmarshal(data[DockercfgKey], &auths) != nil {
+		return Credential{}, false
+	}
+	best := ""
+	for k, e := range auths {
+		key, err := ParseKey(k)
+		if err != nil || !key.Covers(s) {
+			continue
+		}
+		if ks := key.String(); !ok || ks > best {
+			best, ok = ks, true
+			cred = Credential{Username: e.Username, Password: e.Password}
+			if e.Auth != "" {
+				cred = decodeAuth(e.Auth)
+			}
+		}
+	}
+	return cred, ok
+}
+
+// decodeAuth splits an "auth" field (already validated) into user name and
+// password at the first ":".
+func decodeAuth(field string) Credential {
+	enc := base64.RawStdEncoding
+	if strings.HasSuffix(strings.TrimSpace(field), "=") {
+		enc = base64.StdEncoding
+	}
+	decoded, err := enc.DecodeString(field)
+	if err != nil {
+		return Credential{}
+	}
+	user, pass, _ := strings.Cut(string(decoded), ":")
+	clear(decoded)
+	return Credential{Username: user, Password: pass}
+}
