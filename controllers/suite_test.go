@@ -65,31 +65,12 @@ var (
 	env    *testenv.Env
 	k8s    client.Client // uncached, for assertions
 	mgr    *runningManager
-	logBuf = &syncBuffer{}
+	logBuf = &testenv.LogBuffer{}
 )
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(registryv1alpha1.AddToScheme(scheme))
-}
-
-// syncBuffer collects the manager's logs so tests can check that no
-// credential bytes are logged.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestMain(m *testing.M) {
