@@ -1,0 +1,39 @@
+/*
+Copyright 2026 The regcred-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package pullfail
+
+import (
+	"strings"
+	"testing"
+)
+
+func FuzzClassify(f *testing.F) {
+	for _, tc := range classifyCases {
+		f.Add(tc.msg)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		switch got := Classify(msg); got {
+		case NotFound, Unauthorized, Forbidden, Other:
+		default:
+			t.Fatalf("Classify(%q) = %q, not one of the four reasons", msg, got)
+		}
+		if img := ImageIn(msg); !strings.Contains(msg, img) {
+			t.Fatalf("ImageIn(%q) = %q, not a substring of the message", msg, img)
+		}
+		_ = HasDetail(msg)
+	})
+}
