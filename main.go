@@ -65,28 +65,30 @@ func init() {
 
 // flags are the command line settings.
 type flags struct {
-	metricsAddr             string
-	probeAddr               string
-	leaderElect             bool
-	leaderElectionNamespace string
-	leaderElectionID        string
-	leaderElectionIdentity  string
-	secureMetrics           bool
-	enableHTTP2             bool
-	sourceNamespaces        string
-	qps                     float64
-	burst                   int
-	kubeAPICompression      bool
-	maxConcurrentReconciles int
-	parallelWrites          int
-	checkCredentials        bool
-	checkWorkers            int
-	pprofAddr               string
-	gracefulShutdown        time.Duration
-	leaseDuration           time.Duration
-	renewDeadline           time.Duration
-	retryPeriod             time.Duration
-	webhook                 webhookFlags
+	metricsAddr              string
+	probeAddr                string
+	leaderElect              bool
+	leaderElectionNamespace  string
+	leaderElectionID         string
+	leaderElectionIdentity   string
+	secureMetrics            bool
+	enableHTTP2              bool
+	sourceNamespaces         string
+	qps                      float64
+	burst                    int
+	kubeAPICompression       bool
+	maxConcurrentReconciles  int
+	parallelWrites           int
+	checkCredentials         bool
+	checkWorkers             int
+	tracePullFailures        bool
+	repairEvictionsPerMinute int
+	pprofAddr                string
+	gracefulShutdown         time.Duration
+	leaseDuration            time.Duration
+	renewDeadline            time.Duration
+	retryPeriod              time.Duration
+	webhook                  webhookFlags
 }
 
 func defaultSourceNamespace() string {
@@ -132,6 +134,8 @@ func main() {
 	flag.IntVar(&f.parallelWrites, "parallel-writes", 64, "(RegistryCredential, namespace) work items processed at once: the writes in flight during a fan-out or rotation.")
 	flag.BoolVar(&f.checkCredentials, "check-credentials", true, "Check each RegistryCredential's credential against its registry (the CredentialsVerified condition); false: no request to any registry.")
 	flag.IntVar(&f.checkWorkers, "check-workers", 4, "Credential checks run at once (at most one per registry).")
+	flag.BoolVar(&f.tracePullFailures, "trace-pull-failures", true, "Watch Pods (only what tracing needs is cached) and trace failed pulls of images under a RegistryCredential's server to their cause (status.pullFailures, an Event on the Pod).")
+	flag.IntVar(&f.repairEvictionsPerMinute, "repair-evictions-per-minute", 30, "Most Pods evicted a minute, over all RegistryCredentials, by spec.repair.restartPodsNotReferenced.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
 	// Defaults: kube-controller-manager's (and client-go's examples').
 	flag.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's Lease is valid without renewal: the longest a crashed leader's work waits for another replica.")
@@ -283,6 +287,10 @@ func run(ctx context.Context, f flags) error {
 		Credentials:       credentials,
 		CheckCredentials:  f.checkCredentials,
 		CheckWorkers:      f.checkWorkers,
+
+		TracePullFailures:        f.tracePullFailures,
+		RepairEvictionsPerMinute: f.repairEvictionsPerMinute,
+		PodWebhook:               f.webhook.enable,
 	}); err != nil {
 		return fmt.Errorf("setting up the controllers: %w", err)
 	}

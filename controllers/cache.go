@@ -39,6 +39,9 @@ import (
 //     elsewhere only when they carry our managed-by label (the copies). A
 //     copy is cached with a digest in place of its data (copyDigest).
 //   - Namespaces are watched metadata-only (namespaceObject).
+//   - Pods, when pulls are traced, are cached as projectPod's projection:
+//     their identity, and the images and waiting statuses of those waiting
+//     on a failed pull.
 //   - managedFields are stripped from every cached object.
 //   - A read of a type nobody watches fails instead of silently starting a
 //     cluster-wide informer.
@@ -67,6 +70,7 @@ func CacheOptions(sourceNamespaces []string) cache.Options {
 				Namespaces: secretNamespaces,
 				Transform:  digestCopies,
 			},
+			&corev1.Pod{}: {Transform: projectPod},
 		},
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -118,7 +119,7 @@ func (r *checkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		r.settle(rc, checkKey{}, regcheck.Result{Reason: registryv1alpha1.ReasonNotChecked, Message: "spec.check.enabled is false"})
 		return ctrl.Result{}, nil
 	}
-	target, key, why, err := r.plan(ctx, rc)
+	target, key, basis, why, err := r.plan(ctx, rc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -127,7 +128,14 @@ func (r *checkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{RequeueAfter: min(checkRetry, rc.CheckInterval())}, nil
 	}
 	interval := rc.CheckInterval()
-	if r.results.bind(rc.Name, key) {
+	if r.results.bind(rc.Name, key, basis) {
+		if _, ok := r.results.outcome(key); !ok {
+			// A new process trusts the check its status shows while its basis
+			// holds (see status.checkBasis); fresh then says when it is due.
+			if o, ok := outcomeFromStatus(rc, basis); ok {
+				r.results.record(key, o)
+			}
+		}
 		r.statusKeys.offer(credentialRequest(rc.Name)) // pending until checked
 	}
 	if next, fresh := r.fresh(key, interval); fresh {
@@ -168,7 +176,7 @@ func (r *checkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 // not possible), under its own key.
 func (r *checkReconciler) settle(rc *registryv1alpha1.RegistryCredential, key checkKey, res regcheck.Result) {
 	key = sha256.Sum256(append(key[:], "settled\x00"+res.Message...))
-	changed := r.results.bind(rc.Name, key)
+	changed := r.results.bind(rc.Name, key, "")
 	if _, ok := r.results.outcome(key); !ok {
 		r.results.record(key, checkOutcome{result: res})
 		changed = true
@@ -240,44 +248,66 @@ func (r *checkReconciler) warnExpiry(rc *registryv1alpha1.RegistryCredential, o 
 	r.Recorder.Eventf(rc, nil, corev1.EventTypeWarning, registryv1alpha1.ReasonCredentialExpiring, "Check", "%s", note)
 }
 
+// outcomeFromStatus is the outcome rc's status shows, when it was checked
+// with this basis and generation and its condition is a check's result.
+func outcomeFromStatus(rc *registryv1alpha1.RegistryCredential, basis string) (checkOutcome, bool) {
+	st := &rc.Status
+	cond := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionCredentialsVerified)
+	if st.CheckBasis == "" || st.CheckBasis != basis || st.LastChecked == nil || cond == nil ||
+		cond.ObservedGeneration != rc.Generation || cond.Reason == registryv1alpha1.ReasonNotChecked {
+		return checkOutcome{}, false
+	}
+	o := checkOutcome{
+		result:    regcheck.Result{Reason: cond.Reason, Message: cond.Message, RateLimitRemaining: st.RateLimitRemaining},
+		checkedAt: st.LastChecked.Time,
+	}
+	if st.ExpiresAt != nil {
+		o.expiresAt = st.ExpiresAt.Time
+	}
+	return o, true
+}
+
 // plan reads what the check needs: the registry and probe from the spec,
-// the credential the kubelet would use from the source, and the CA bundle.
-// why, when set, says why no check is possible (the status says it).
-func (r *checkReconciler) plan(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (t regcheck.Target, key checkKey, why string, err error) {
+// the credential the kubelet would use from the source, and the CA bundle;
+// basis names the versions it read (status.checkBasis). why, when set, says
+// why no check is possible (the status says it).
+func (r *checkReconciler) plan(ctx context.Context, rc *registryv1alpha1.RegistryCredential) (t regcheck.Target, key checkKey, basis, why string, err error) {
 	server, err := registry.ParseServer(rc.Spec.Server)
 	if err != nil {
-		return t, key, "spec.server: " + err.Error(), nil
+		return t, key, "", "spec.server: " + err.Error(), nil
 	}
 	loader := sourceLoader{reader: r.Client, namespaces: r.SourceNamespaces}
 	src, prob, _, err := loader.load(ctx, rc)
 	if err != nil {
-		return t, key, "", err
+		return t, key, "", "", err
 	}
 	if prob.reason != "" {
-		return t, key, "the source cannot be used (" + prob.reason + "; see the Ready condition)", nil
+		return t, key, "", "the source cannot be used (" + prob.reason + "; see the Ready condition)", nil
 	}
 	cred, ok := registry.CredentialFor(string(src.secret.Type), src.secret.Data, server)
 	if !ok {
-		return t, key, "no entry of the source serves spec.server (see the Ready condition)", nil
+		return t, key, "", "no entry of the source serves spec.server (see the Ready condition)", nil
 	}
 	t.Auth = authn.AuthConfig{Username: cred.Username, Password: cred.Password}
 	t.Registry, t.Probe, why = probeTarget(rc, server)
 	if why != "" {
-		return t, key, why, nil
+		return t, key, "", why, nil
 	}
 	var caPEM []byte
 	if rc.Spec.Check != nil && rc.Spec.Check.CABundle != nil {
 		ca := rc.Spec.Check.CABundle
-		caPEM, why, err = r.caBundle(ctx, rc.Spec.SecretRef.Namespace, ca)
+		var caVersion string
+		caPEM, caVersion, why, err = r.caBundle(ctx, rc.Spec.SecretRef.Namespace, ca)
 		if err != nil || why != "" {
-			return t, key, why, err
+			return t, key, "", why, err
 		}
+		basis += " ca=" + caVersion
 		pool, perr := x509.SystemCertPool()
 		if perr != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(caPEM) {
-			return t, key, "spec.check.caBundle holds no PEM certificate", nil
+			return t, key, "", "spec.check.caBundle holds no PEM certificate", nil
 		}
 		t.RootCAs = pool
 	}
@@ -291,7 +321,8 @@ func (r *checkReconciler) plan(ctx context.Context, rc *registryv1alpha1.Registr
 		h.Write([]byte{0})
 	}
 	copy(key[:], h.Sum(nil))
-	return t, key, "", nil
+	basis = fmt.Sprintf("generation=%d source=%s%s", rc.Generation, src.secret.ResourceVersion, basis)
+	return t, key, basis, "", nil
 }
 
 // probeTarget returns the registry to check and the probe reference from
@@ -331,8 +362,9 @@ func probeTarget(rc *registryv1alpha1.RegistryCredential, server registry.Server
 	return ref.Context().RegistryStr(), ref, ""
 }
 
-// caBundle reads spec.check.caBundle from the source's namespace.
-func (r *checkReconciler) caBundle(ctx context.Context, ns string, ca *registryv1alpha1.CABundleSource) ([]byte, string, error) {
+// caBundle reads spec.check.caBundle from the source's namespace, with the
+// resourceVersion it read.
+func (r *checkReconciler) caBundle(ctx context.Context, ns string, ca *registryv1alpha1.CABundleSource) (pem []byte, version, why string, err error) {
 	var (
 		obj  client.Object
 		sel  *registryv1alpha1.KeySelector
@@ -344,13 +376,13 @@ func (r *checkReconciler) caBundle(ctx context.Context, ns string, ca *registryv
 	case ca.Secret != nil:
 		obj, sel, kind = &corev1.Secret{}, ca.Secret, "Secret"
 	default:
-		return nil, "spec.check.caBundle names neither a ConfigMap nor a Secret", nil
+		return nil, "", "spec.check.caBundle names neither a ConfigMap nor a Secret", nil
 	}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: sel.Name}, obj); err != nil {
 		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
-			return nil, fmt.Sprintf("spec.check.caBundle: %s %s/%s: %s", kind, ns, sel.Name, apierrors.ReasonForError(err)), nil
+			return nil, "", fmt.Sprintf("spec.check.caBundle: %s %s/%s: %s", kind, ns, sel.Name, apierrors.ReasonForError(err)), nil
 		}
-		return nil, "", err
+		return nil, "", "", err
 	}
 	var data []byte
 	switch o := obj.(type) {
@@ -363,7 +395,7 @@ func (r *checkReconciler) caBundle(ctx context.Context, ns string, ca *registryv
 		data = o.Data[sel.Key]
 	}
 	if len(data) == 0 {
-		return nil, fmt.Sprintf("spec.check.caBundle: %s %s/%s has no key %q", kind, ns, sel.Name, sel.Key), nil
+		return nil, "", fmt.Sprintf("spec.check.caBundle: %s %s/%s has no key %q", kind, ns, sel.Name, sel.Key), nil
 	}
-	return data, "", nil
+	return data, obj.GetResourceVersion(), "", nil
 }

@@ -35,10 +35,10 @@ import (
 func TestCheckResultsBoundAndForgotten(t *testing.T) {
 	c := newCheckResults()
 	k1, k2 := checkKey{1}, checkKey{2}
-	if !c.bind("a", k1) || c.bind("a", k1) {
+	if !c.bind("a", k1, "") || c.bind("a", k1, "") {
 		t.Fatal("bind reports changes wrongly")
 	}
-	c.bind("b", k1)
+	c.bind("b", k1, "")
 	if o, ok := c.outcomeFor("a"); !ok || !o.pending {
 		t.Fatalf("outcomeFor before a check = %+v, %v; want pending", o, ok)
 	}
@@ -50,7 +50,7 @@ func TestCheckResultsBoundAndForgotten(t *testing.T) {
 	if o, _ := c.outcomeFor("b"); o.result.Reason != registryv1alpha1.ReasonVerified {
 		t.Fatalf("b shares a's outcome: %+v", o)
 	}
-	c.bind("a", k2) // a's credential changed; b still uses k1
+	c.bind("a", k2, "") // a's credential changed; b still uses k1
 	if _, o := c.len(); o != 1 {
 		t.Fatalf("outcomes = %d, want 1", o)
 	}

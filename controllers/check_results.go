@@ -38,6 +38,9 @@ type checkOutcome struct {
 	// retryAt is when the registry's Retry-After ends, if it sent one.
 	retryAt time.Time
 	pending bool
+	// basis is the status.checkBasis of the RegistryCredential that asked
+	// (outcomeFor fills it in).
+	basis string
 }
 
 // checkResults keeps, for each live RegistryCredential (by name), the key
@@ -50,20 +53,24 @@ type checkOutcome struct {
 type checkResults struct {
 	mu       sync.Mutex
 	keyOf    map[string]checkKey
+	basisOf  map[string]string
 	outcomes map[checkKey]checkOutcome
 }
 
 func newCheckResults() *checkResults {
-	return &checkResults{keyOf: map[string]checkKey{}, outcomes: map[checkKey]checkOutcome{}}
+	return &checkResults{keyOf: map[string]checkKey{}, basisOf: map[string]string{}, outcomes: map[checkKey]checkOutcome{}}
 }
 
-// bind says that name's check is now key. It reports whether that changed.
-func (c *checkResults) bind(name string, key checkKey) bool {
+// bind says that name's check is now key, read from basis (see
+// status.checkBasis). It reports whether either changed.
+func (c *checkResults) bind(name string, key checkKey, basis string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, had := c.keyOf[name]
+	oldBasis := c.basisOf[name]
+	c.basisOf[name] = basis
 	if had && old == key {
-		return false
+		return oldBasis != basis
 	}
 	c.keyOf[name] = key
 	if had {
@@ -102,6 +109,7 @@ func (c *checkResults) outcomeFor(name string) (checkOutcome, bool) {
 		return checkOutcome{}, false
 	}
 	if o, ok := c.outcomes[key]; ok {
+		o.basis = c.basisOf[name]
 		return o, true
 	}
 	return checkOutcome{pending: true}, true
@@ -116,6 +124,7 @@ func (c *checkResults) forget(name string) {
 		return
 	}
 	delete(c.keyOf, name)
+	delete(c.basisOf, name)
 	c.dropUnused(key)
 }
 

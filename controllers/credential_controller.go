@@ -68,6 +68,9 @@ type credentialReconciler struct {
 	// checksOff says the operator runs without checks.
 	checks    *checkResults
 	checksOff bool
+	// pulls is the pull controller's book, read for the status (nil: pulls
+	// are not traced).
+	pulls *pullBook
 }
 
 func (r *credentialReconciler) setup(mgr ctrl.Manager, workers int, statusKeys *keyPipe[reconcile.Request]) error {
@@ -230,5 +233,8 @@ func (r *credentialReconciler) leftovers(ctx context.Context, rc *registryv1alph
 func (r *credentialReconciler) forget(name string) {
 	r.sources.checks.forget(name)
 	r.checks.forget(name)
+	if r.pulls != nil {
+		r.pulls.forgetCredential(name)
+	}
 	r.metrics.forget(name)
 }

@@ -38,6 +38,8 @@ import (
 //	regcred_patched_serviceaccounts{credential}  gauge
 //	regcred_failed_namespaces{credential}        gauge
 //	regcred_ready{credential,reason}             gauge, 1 when Ready is True; one series per credential
+//	regcred_pull_failures{credential,reason}     gauge, failed pulls under the credential's server (status.pullFailures)
+//	regcred_credential_expiry_timestamp_seconds{credential} gauge, status.expiresAt as a Unix time
 //	regcred_writes_total{kind,verb,result}       counter, every API write the operator makes
 //	regcred_propagation_seconds                  histogram, new source content until every copy carries it
 //
@@ -49,11 +51,13 @@ const (
 	kindSecret             = "secret"
 	kindServiceAccount     = "serviceaccount"
 	kindRegistryCredential = "registrycredential"
+	kindPod                = "pod"
 
 	verbCreate = "create"
 	verbUpdate = "update"
 	verbPatch  = "patch"
 	verbDelete = "delete"
+	verbEvict  = "evict"
 
 	resultSuccess  = "success"
 	resultConflict = "conflict"
@@ -67,6 +71,7 @@ var writeKinds = map[string][]string{
 	kindSecret:             {verbCreate, verbUpdate, verbPatch, verbDelete},
 	kindServiceAccount:     {verbPatch},
 	kindRegistryCredential: {verbPatch},
+	kindPod:                {verbEvict},
 }
 
 // propagationBuckets: 50 ms (one namespace, the cache a moment behind) to
@@ -85,6 +90,7 @@ const maxRollouts = 10000
 type registeredMetrics struct {
 	selected, synced, patched, failed *prometheus.GaugeVec
 	ready                             *prometheus.GaugeVec
+	pullFailures, expiresAt           *prometheus.GaugeVec
 	writes                            *prometheus.CounterVec
 	propagation                       prometheus.Histogram
 
@@ -130,13 +136,17 @@ func newRegisteredMetrics() *registeredMetrics {
 			"credential", "reason"),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "regcred", Name: "writes_total",
-			Help: "API writes made by the operator, by kind of object (secret, serviceaccount, registrycredential), verb and result (success, conflict, notfound, error).",
+			Help: "API writes made by the operator, by kind of object (secret, serviceaccount, registrycredential, pod: evictions of the repair), verb and result (success, conflict, notfound, error).",
 		}, []string{"kind", "verb", "result"}),
 		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "regcred", Name: "propagation_seconds",
 			Help:    "Time from the operator seeing a new source content for a RegistryCredential until a status summary found every selected namespace's copy carrying it.",
 			Buckets: propagationBuckets,
 		}),
+		pullFailures: gauge("pull_failures", "Failed pulls (Pod, image) of images under the RegistryCredential's server in the namespaces it selects, by reason (status.pullFailures): NotReferenced, SecretMissing, Unauthorized, Forbidden, NotFound, Other.",
+			"credential", "reason"),
+		expiresAt: gauge("credential_expiry_timestamp_seconds", "When the RegistryCredential's credential expires (status.expiresAt), as a Unix time; absent when the credential does not say.",
+			"credential"),
 		readyReason: map[string]string{},
 	}
 	for kind, verbs := range writeKinds {
@@ -150,7 +160,7 @@ func newRegisteredMetrics() *registeredMetrics {
 }
 
 func (m *registeredMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.selected, m.synced, m.patched, m.failed, m.ready, m.writes, m.propagation}
+	return []prometheus.Collector{m.selected, m.synced, m.patched, m.failed, m.ready, m.pullFailures, m.expiresAt, m.writes, m.propagation}
 }
 
 // observe sets the credential's gauges from the status about to be written.
@@ -162,6 +172,24 @@ func (m *credentialMetrics) observe(name string, st *registryv1alpha1.RegistryCr
 	m.synced.WithLabelValues(name).Set(float64(st.SyncedNamespaces))
 	m.patched.WithLabelValues(name).Set(float64(st.PatchedServiceAccounts))
 	m.failed.WithLabelValues(name).Set(float64(st.FailedNamespaces))
+	if pf := st.PullFailures; pf != nil {
+		for _, reason := range pullReasons {
+			n := 0
+			for _, c := range pf.Reasons {
+				if c.Reason == reason {
+					n = int(c.Count)
+				}
+			}
+			m.pullFailures.WithLabelValues(name, reason).Set(float64(n))
+		}
+	} else {
+		m.pullFailures.DeletePartialMatch(prometheus.Labels{"credential": name})
+	}
+	if st.ExpiresAt != nil {
+		m.expiresAt.WithLabelValues(name).Set(float64(st.ExpiresAt.Unix()))
+	} else {
+		m.expiresAt.DeleteLabelValues(name)
+	}
 	ready, reason := 0.0, ""
 	if c := apimeta.FindStatusCondition(st.Conditions, registryv1alpha1.ConditionReady); c != nil {
 		reason = c.Reason
@@ -183,9 +211,10 @@ func (m *credentialMetrics) forget(name string) {
 	if m == nil {
 		return
 	}
-	for _, g := range []*prometheus.GaugeVec{m.selected, m.synced, m.patched, m.failed} {
+	for _, g := range []*prometheus.GaugeVec{m.selected, m.synced, m.patched, m.failed, m.expiresAt} {
 		g.DeleteLabelValues(name)
 	}
+	m.pullFailures.DeletePartialMatch(prometheus.Labels{"credential": name})
 	m.rollouts.forget(name)
 	m.readyMu.Lock()
 	defer m.readyMu.Unlock()

@@ -157,8 +157,8 @@ func TestWriteResult(t *testing.T) {
 	}
 	m := &credentialMetrics{registeredMetrics: newRegisteredMetrics(), rollouts: newRollouts(10)}
 	// every write's series exists from the start, at 0.
-	if n := testutil.CollectAndCount(m.writes); n != 6*4 {
-		t.Fatalf("%d regcred_writes_total series, want 24", n)
+	if n := testutil.CollectAndCount(m.writes); n != 7*4 {
+		t.Fatalf("%d regcred_writes_total series, want 28", n)
 	}
 	m.wrote(kindSecret, verbDelete, apierrors.NewNotFound(gr, "x"))
 	if v := testutil.ToFloat64(m.writes.WithLabelValues(kindSecret, verbDelete, resultNotFound)); v != 1 {

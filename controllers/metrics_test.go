@@ -116,6 +116,8 @@ func TestMetrics(t *testing.T) {
 	g.Expect(value(g, "regcred_synced_namespaces", byName)).To(Equal(3.0))
 	g.Expect(value(g, "regcred_failed_namespaces", byName)).To(Equal(0.0))
 	g.Expect(seriesOf(g, "regcred_failed_namespaces", byName)).To(HaveLen(1), "regcred_failed_namespaces exists at 0")
+	g.Eventually(func() map[string]float64 { return seriesOf(g, "regcred_pull_failures", byName) }, wait, tick).Should(
+		HaveLen(6), "regcred_pull_failures exists at 0 for every reason")
 	g.Expect(writes("secret", "create")).To(BeNumerically(">=", createdBefore+float64(len(nss))), "one successful create per copy")
 	g.Expect(writes("registrycredential", "patch")).To(BeNumerically(">=", rcPatchedBefore+2), "the finalizer and a status")
 	g.Expect(writes("serviceaccount", "patch")).To(BeNumerically(">=", saPatchedBefore+float64(len(nss))), "each namespace's default ServiceAccount")
@@ -165,7 +167,7 @@ func TestMetrics(t *testing.T) {
 	}))
 
 	deleteCredential(t, rc.Name)
-	for _, name := range []string{"regcred_ready", "regcred_selected_namespaces", "regcred_synced_namespaces", "regcred_patched_serviceaccounts", "regcred_failed_namespaces"} {
+	for _, name := range []string{"regcred_ready", "regcred_selected_namespaces", "regcred_synced_namespaces", "regcred_patched_serviceaccounts", "regcred_failed_namespaces", "regcred_pull_failures"} {
 		g.Eventually(func() map[string]float64 { return seriesOf(g, name, byName) }, wait, tick).Should(BeEmpty(), "%s of a deleted RegistryCredential", name)
 	}
 }

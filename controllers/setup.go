@@ -51,7 +51,20 @@ type Options struct {
 	CheckCredentials bool
 	// CheckWorkers is how many checks run at once (one per registry at most).
 	CheckWorkers int
+	// TracePullFailures watches Pods (a projection of them, see projectPod)
+	// and traces failed pulls to RegistryCredentials (status.pullFailures).
+	TracePullFailures bool
+	// RepairEvictionsPerMinute bounds the evictions of
+	// spec.repair.restartPodsNotReferenced, over all RegistryCredentials
+	// (default 30).
+	RepairEvictionsPerMinute int
+	// PodWebhook says this process serves the Pod webhook, so a Pod made
+	// again after a repair gets the copy from it.
+	PodWebhook bool
 }
+
+// defaultRepairEvictionsPerMinute: see Options.RepairEvictionsPerMinute.
+const defaultRepairEvictionsPerMinute = 30
 
 // Timing of work items.
 const (
@@ -135,6 +148,29 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) (*pai
 			return nil, nil, err
 		}
 	}
+	var pulls *pullBook
+	if opts.TracePullFailures {
+		perMinute := opts.RepairEvictionsPerMinute
+		if perMinute <= 0 {
+			perMinute = defaultRepairEvictionsPerMinute
+		}
+		pulls = newPullBook(maxTracedPods)
+		tracer := &pullReconciler{
+			Client:           mgr.GetClient(),
+			APIReader:        mgr.GetAPIReader(),
+			Recorder:         mgr.GetEventRecorder("regcred-operator"),
+			SourceNamespaces: opts.SourceNamespaces,
+			PodWebhook:       opts.PodWebhook,
+			mapper:           m,
+			book:             pulls,
+			statusKeys:       statusKeys,
+			evictions:        rate.NewLimiter(rate.Limit(float64(perMinute)/60), max(1, perMinute/10)),
+			metrics:          metrics,
+		}
+		if err := tracer.setup(ctx, mgr); err != nil {
+			return nil, nil, err
+		}
+	}
 	creds := &credentialReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        mgr.GetAPIReader(),
@@ -146,6 +182,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) (*pai
 		pairKeys:         pairKeys,
 		checks:           checks,
 		checksOff:        !opts.CheckCredentials,
+		pulls:            pulls,
 	}
 	return pairs, creds, creds.setup(mgr, max(opts.CredentialWorkers, 1), statusKeys)
 }

@@ -58,6 +58,8 @@ type summary struct {
 	check     checkOutcome
 	checked   bool
 	checksOff bool
+	// pulls is status.pullFailures (nil: the operator does not trace pulls).
+	pulls *registryv1alpha1.PullFailures
 }
 
 // summarize counts the selected namespaces, those in sync (an up to date
@@ -198,6 +200,7 @@ func computeStatus(rc *registryv1alpha1.RegistryCredential, sum summary) registr
 	apimeta.SetStatusCondition(&st.Conditions, cond)
 	setHealth(&st.Conditions, cond)
 	setVerified(&st, rc, sum)
+	st.PullFailures = sum.pulls
 	return st
 }
 
@@ -227,8 +230,10 @@ func setVerified(st *registryv1alpha1.RegistryCredentialStatus, rc *registryv1al
 	switch {
 	case sum.checksOff:
 		cond.Message = "the operator runs with --check-credentials=false"
+		st.CheckBasis = ""
 	case !rc.CheckEnabled():
 		cond.Message = "spec.check.enabled is false"
+		st.CheckBasis = ""
 	case !sum.checked || sum.check.pending:
 		if apimeta.FindStatusCondition(st.Conditions, cond.Type) != nil {
 			return
@@ -244,6 +249,7 @@ func setVerified(st *registryv1alpha1.RegistryCredentialStatus, rc *registryv1al
 			cond.Status = metav1.ConditionFalse
 		}
 		st.RateLimitRemaining = res.RateLimitRemaining
+		st.CheckBasis = sum.check.basis
 		if !sum.check.checkedAt.IsZero() {
 			t := metav1.NewTime(sum.check.checkedAt.Truncate(time.Second))
 			st.LastChecked = &t
@@ -287,6 +293,9 @@ func setHealth(conds *[]metav1.Condition, ready metav1.Condition) {
 func (r *credentialReconciler) writeStatus(ctx context.Context, rc *registryv1alpha1.RegistryCredential, sum summary) error {
 	sum.check, sum.checked = r.checks.outcomeFor(rc.Name)
 	sum.checksOff = r.checksOff
+	if r.pulls != nil {
+		sum.pulls = r.pulls.summary(rc.Name)
+	}
 	st := computeStatus(rc, sum)
 	r.metrics.observe(rc.Name, &st)
 	if equality.Semantic.DeepEqual(rc.Status, st) {

@@ -218,6 +218,7 @@ func startManager() (*runningManager, error) {
 		PairWorkers:       16,
 		CredentialWorkers: 4,
 		ConflictRecheck:   2 * time.Second,
+		TracePullFailures: true,
 	})
 	if err != nil {
 		cancel()

@@ -117,3 +117,26 @@ const (
 	// ReasonDeleting: the RegistryCredential is being deleted.
 	ReasonDeleting = "Deleting"
 )
+
+// Reasons of a Pod's pull failure (status.pullFailures, and the Warning
+// Event on the Pod). Unauthorized and Forbidden are the CredentialsVerified
+// reasons: the registry refused the credential the Pod pulled with.
+const (
+	// ReasonNotReferenced: the Pod's imagePullSecrets do not list the copy,
+	// e.g. it was admitted while the webhook was down, before its
+	// ServiceAccount was patched, or its ServiceAccount is not one
+	// spec.serviceAccounts names.
+	ReasonNotReferenced = "NotReferenced"
+	// ReasonSecretMissing: the Pod lists the copy's name, but the namespace
+	// holds no copy of this RegistryCredential under it.
+	ReasonSecretMissing = "SecretMissing"
+	// ReasonNotFound: the image does not exist; not a credential problem.
+	ReasonNotFound = "NotFound"
+	// ReasonOther: any other pull failure (network, TLS, rate limit,
+	// signature); the Pod's Events say more.
+	ReasonOther = "Other"
+	// ReasonEvicted (an Event only): spec.repair.restartPodsNotReferenced
+	// evicted a Pod that did not list the copy, so that its controller makes
+	// one that does.
+	ReasonEvicted = "Evicted"
+)

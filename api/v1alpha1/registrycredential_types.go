@@ -126,6 +126,11 @@ type RegistryCredentialSpec struct {
 	// +optional
 	Check *CredentialCheck `json:"check,omitempty"`
 
+	// repair configures what the operator may do about Pods that cannot
+	// pull an image under spec.server. Off by default.
+	// +optional
+	Repair *Repair `json:"repair,omitempty"`
+
 	// deletionPolicy says what happens to the copies and the ServiceAccount
 	// entries when this RegistryCredential is deleted: Delete removes them,
 	// Orphan leaves them in place, detached.
@@ -166,6 +171,22 @@ type CredentialCheck struct {
 	// system roots: for registries with a private CA.
 	// +optional
 	CABundle *CABundleSource `json:"caBundle,omitempty"`
+}
+
+// Repair configures the repair of Pods that cannot pull.
+type Repair struct {
+	// restartPodsNotReferenced evicts a Pod that fails to pull an image
+	// under spec.server because its imagePullSecrets do not list the copy
+	// (reason NotReferenced), when a ReplicaSet, Job or StatefulSet controls
+	// it and a new Pod would get the copy: the operator serves the Pod
+	// webhook, or the Pod's ServiceAccount lists the copy and the Pod names
+	// no pull secret of its own. The controller makes the new Pod. Evictions go through the Eviction API,
+	// so PodDisruptionBudgets are respected; the operator evicts at most
+	// --repair-evictions-per-minute Pods a minute in all, and records an
+	// Event on the Pod and on the RegistryCredential for each. Defaults to
+	// false.
+	// +optional
+	RestartPodsNotReferenced bool `json:"restartPodsNotReferenced,omitempty"`
 }
 
 // CABundleSource is one key of a ConfigMap or of a Secret.
@@ -226,6 +247,64 @@ type NamespaceFailure struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
 }
+
+// PullFailures summarises the Pods that cannot pull an image under
+// spec.server in the namespaces a RegistryCredential selects.
+type PullFailures struct {
+	// count is the number of (Pod, image) pairs waiting on a failed pull
+	// (ErrImagePull or ImagePullBackOff).
+	// +required
+	Count int32 `json:"count"`
+
+	// reasons counts them by reason: NotReferenced (the Pod does not list
+	// the copy), SecretMissing (it lists the name, the namespace has no
+	// copy), Unauthorized or Forbidden (the registry refused the
+	// credential), NotFound (the image does not exist) or Other.
+	// +optional
+	// +listType=map
+	// +listMapKey=reason
+	// +kubebuilder:validation:MaxItems=8
+	Reasons []PullFailureCount `json:"reasons,omitempty"`
+
+	// pods lists up to 10 of them, sorted by namespace, Pod and image.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Pods []PodPullFailure `json:"pods,omitempty"`
+}
+
+// PullFailureCount is the number of pull failures of one reason.
+type PullFailureCount struct {
+	// reason of the failures.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason"`
+	// count of (Pod, image) pairs.
+	// +required
+	Count int32 `json:"count"`
+}
+
+// PodPullFailure is one image a Pod cannot pull.
+type PodPullFailure struct {
+	// namespace of the Pod.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// pod is the Pod's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod"`
+	// image that cannot be pulled, as the Pod spells it.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Image string `json:"image"`
+	// reason: see PullFailures.reasons.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason"`
+}
+
+// MaxPullFailurePods bounds status.pullFailures.pods.
+const MaxPullFailurePods = 10
 
 // MaxFailures bounds status.failures.
 const MaxFailures = 10
@@ -327,6 +406,21 @@ type RegistryCredentialStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	RateLimitRemaining string `json:"rateLimitRemaining,omitempty"`
+
+	// checkBasis names what the last check read: the resourceVersions of
+	// the source Secret and of the CA bundle, and the generation. A new
+	// operator process (a restart, a new leader) trusts the last check while
+	// its basis is unchanged and its interval has not passed, rather than
+	// asking every registry again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	CheckBasis string `json:"checkBasis,omitempty"`
+
+	// pullFailures counts the Pods in the selected namespaces that cannot
+	// pull an image under spec.server, by reason, and lists up to 10. It is
+	// absent when the operator runs with --trace-pull-failures=false.
+	// +optional
+	PullFailures *PullFailures `json:"pullFailures,omitempty"`
 }
 
 // RegistryCredential lets every selected namespace pull from one registry:
@@ -346,6 +440,7 @@ type RegistryCredentialStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.status.targetSecretName`,priority=1,description="name of the copies"
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.failedNamespaces`,priority=1,description="namespaces that could not be served"
+// +kubebuilder:printcolumn:name="Pull Failures",type=integer,JSONPath=`.status.pullFailures.count`,priority=1,description="Pods that cannot pull an image under spec.server"
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type RegistryCredential struct {
 	metav1.TypeMeta `json:",inline"`

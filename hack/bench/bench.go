@@ -147,6 +147,7 @@ type results struct {
 	restart                          *restartResult
 	repair                           *repairResult
 	webhook                          *webhookResult
+	pulls                            *pullsResult
 	scaleFanout                      *scaleFanoutResult
 	scaleRestart                     *scaleRestartResult
 	notes                            []string
@@ -227,6 +228,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		{"memory", b.scenarioMemory},
 		{"restart", b.scenarioRestart},
 		{"webhook", b.scenarioWebhook},
+		{"pulls", b.scenarioPulls},
 		{"scale-restart", b.scenarioScaleRestart},
 		{"scale-fanout", b.scenarioScaleFanout},
 	}

@@ -59,6 +59,7 @@ type config struct {
 	unrelatedNamespaces int
 	pods                int
 	podConcurrency      int
+	tracePods           int
 	rounds              int
 	workers             []int
 	operatorArgs        []string
@@ -85,7 +86,7 @@ type config struct {
 
 // allScenarios are the normal scenarios, in the order they run; fanout runs
 // whenever another of them does (they need its copies).
-var allScenarios = []string{"fanout", "rotation", "newns", "repair", "steady", "memory", "restart", "webhook"}
+var allScenarios = []string{"fanout", "rotation", "newns", "repair", "steady", "memory", "restart", "webhook", "pulls"}
 
 // scaleScenarios run after the normal ones with -scale, or alone when named
 // in -scenarios. The restart runs first: its world is to hold its own
@@ -106,6 +107,7 @@ func parseFlags() config {
 	flag.IntVar(&c.unrelatedNamespaces, "unrelated-namespaces", 100, "Namespaces the unrelated Secrets are spread over.")
 	flag.IntVar(&c.pods, "pods", 1000, "Pods created per webhook measurement. -short: 300.")
 	flag.IntVar(&c.podConcurrency, "pod-concurrency", 50, "Concurrent Pod creators in the webhook scenario.")
+	flag.IntVar(&c.tracePods, "trace-pods", 10000, "Pods the pull-tracing scenario creates (1% of them fail to pull). -short: 2000.")
 	flag.IntVar(&c.rounds, "rounds", 5, "Fan-out and rotation rounds, each right after a baseline trial (paired); the table compares the medians. -short: 3.")
 	flag.StringVar(&workers, "workers", "8,16,32,64", "Worker counts the baseline tries (the best is kept).")
 	flag.StringVar(&opArgs, "operator-args", "", "Extra operator flags, space separated (e.g. \"--parallel-writes=32 --kube-api-qps=-1\").")
@@ -151,6 +153,9 @@ func parseFlags() config {
 		}
 		if !set["pods"] {
 			c.pods = 300
+		}
+		if !set["trace-pods"] {
+			c.tracePods = 2000
 		}
 		if !set["rounds"] {
 			c.rounds = 3

@@ -230,6 +230,10 @@ func (b *bench) rows() []row {
 			ms(x.deleted.p50) + " / " + ms(x.deleted.p99), "-", "-", "p99 < 1 s", passMark(x.deleted.count > 0 && x.deleted.p99 < time.Second),
 		})
 	}
+	// 11. the Pod watch (pull tracing)
+	if x := r.pulls; x != nil {
+		rows = append(rows, x.row())
+	}
 	return rows
 }
 

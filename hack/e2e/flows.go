@@ -25,6 +25,9 @@ import (
 )
 
 const (
+	// nodeIP is hack/node's node IP, where Pods reach the private registry
+	// (the chart's hostAliases name it private-registry.io for the check).
+	nodeIP      = "10.251.0.1"
 	appImage    = "private-registry.io/apps/internal-app:1.0"
 	release     = "regcred"
 	deployment  = "regcred-regcred-operator-controller-manager"
@@ -40,6 +43,7 @@ func (e *e2e) helmFlow() {
 	if !e.installed("helm install (2 replicas, leader election, both webhooks, tenancy guard on) and the Deployment Available", deployment, func() error {
 		_, err := e.helm("install", release, filepath.Join(e.root, "charts/regcred-operator"), "-n", e.ns, "--create-namespace",
 			"--set", "image.repository="+e.imageRepo, "--set", "image.tag="+e.tag1, "--set", "replicas=2",
+			"--set", "hostAliases[0].ip="+nodeIP, "--set", "hostAliases[0].hostnames[0]=private-registry.io",
 			"--wait", "--timeout", "3m")
 		return err
 	}) {
@@ -48,6 +52,9 @@ func (e *e2e) helmFlow() {
 	var copyName string
 	e.check("kubectl create secret docker-registry regcred, a RegistryCredential for private-registry.io: Ready", func() error {
 		if err := e.sourceSecret("regcred", "private-registry.io"); err != nil {
+			return err
+		}
+		if err := e.registryCA(); err != nil {
 			return err
 		}
 		if err := e.namespace(selectedNS, true); err != nil {
@@ -149,6 +156,7 @@ spec:
 		return e.runPod(selectedNS, "digest-pod", e.digestRef, "Always")
 	})
 	e.keySpellings()
+	e.credentialHealth()
 	e.rotation(copyName)
 	e.deletion()
 	e.upgrade()
@@ -213,6 +221,161 @@ func (e *e2e) keySpellings() {
 			return err
 		})
 	}
+}
+
+// credentialHealth: the credential check against the node's registry (a
+// wrong password is Unauthorized before any Pod tries it), and the tracing
+// of a Pod that does not list the copy, repaired by an eviction.
+func (e *e2e) credentialHealth() {
+	e.check("the credential check: private-registry Verified; a wrong password in a source is CredentialsVerified=False/Unauthorized (Ready False) before any Pod is created", func() error {
+		if err := poll(time.Minute, func() error {
+			out, err := e.jsonpath(`{.status.conditions[?(@.type=="CredentialsVerified")].reason}`, "get", "registrycredential", "private-registry")
+			if err != nil || out != "Verified" {
+				msg, _ := e.jsonpath(`{.status.conditions[?(@.type=="CredentialsVerified")].message}`, "get", "registrycredential", "private-registry")
+				return fmt.Errorf("private-registry: CredentialsVerified %q (%s) %v", out, msg, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := e.secretWith(e.ns, "wrong-password", "private-registry.io", e.registryUser, "not-"+e.registryPass); err != nil {
+			return err
+		}
+		rc := strings.Replace(rcYAML("wrong-password", "private-registry.io", "wrong-password"), "regcred-e2e: selected", "regcred-e2e: none", 1)
+		if _, err := e.kubectlIn(rc, "apply", "-f", "-"); err != nil {
+			return err
+		}
+		if err := poll(time.Minute, func() error {
+			out, err := e.jsonpath(`{.status.conditions[?(@.type=="CredentialsVerified")].status} {.status.conditions[?(@.type=="CredentialsVerified")].reason} {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}`,
+				"get", "registrycredential", "wrong-password")
+			if err != nil || out != "False Unauthorized False Unauthorized" {
+				return fmt.Errorf("CredentialsVerified and Ready: %q %v", out, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		msg, _ := e.jsonpath(`{.status.conditions[?(@.type=="CredentialsVerified")].message}`, "get", "registrycredential", "wrong-password")
+		if strings.Contains(msg, e.registryPass) {
+			return fmt.Errorf("the message holds the password")
+		}
+		fmt.Printf("      wrong-password: %s\n", msg)
+		return e.printRegcreds()
+	})
+	e.check("a Pod admitted while the operator and its webhook were down: NotReferenced in status.pullFailures; with spec.repair.restartPodsNotReferenced it is evicted, replaced and Running", func() error {
+		if _, err := e.kubectl("scale", "deployment", deployment, "-n", e.ns, "--replicas=0"); err != nil {
+			return err
+		}
+		if err := poll(time.Minute, func() error {
+			out, err := e.jsonpath(`{.items[*].metadata.name}`, "get", "pods", "-n", e.ns, "-l", "app.kubernetes.io/name=regcred-operator")
+			if err != nil || out != "" {
+				return fmt.Errorf("operator Pods left: %q %v", out, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		y := `apiVersion: v1
+kind: Namespace
+metadata:
+  name: team-late
+  labels: {regcred-e2e: selected}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: late-app, namespace: team-late}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: late-app}}
+  template:
+    metadata: {labels: {app: late-app}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: app, image: ` + appImage + `, imagePullPolicy: Always}
+`
+		if _, err := e.kubectlIn(y, "apply", "-f", "-"); err != nil {
+			return err
+		}
+		var first string
+		if err := poll(pullTimeout, func() error {
+			out, err := e.jsonpath(`{.items[0].metadata.name}`, "get", "pods", "-n", "team-late", "-l", "app=late-app")
+			if err != nil || out == "" {
+				return fmt.Errorf("no Pod yet: %v", err)
+			}
+			first = out
+			return e.waitPullRefused("team-late", first, 5*time.Second)
+		}); err != nil {
+			return err
+		}
+		if _, err := e.kubectl("scale", "deployment", deployment, "-n", e.ns, "--replicas=2"); err != nil {
+			return err
+		}
+		if err := e.deploymentAvailable(deployment, 2*time.Minute); err != nil {
+			return err
+		}
+		if err := poll(time.Minute, func() error {
+			out, err := e.jsonpath(`{range .status.pullFailures.pods[*]}{.namespace}/{.pod} {.reason}{"\n"}{end}`, "get", "registrycredential", "private-registry")
+			if err != nil || !strings.Contains(out, "team-late/"+first+" NotReferenced") {
+				return fmt.Errorf("status.pullFailures.pods: %q %v", out, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		ev, _ := e.kubectl("get", "events", "-n", "team-late", "--field-selector", "involvedObject.name="+first+",reason=NotReferenced", "-o", "custom-columns=MESSAGE:.message", "--no-headers")
+		if !strings.Contains(ev, "RegistryCredential private-registry") {
+			return fmt.Errorf("no NotReferenced Event on the Pod naming the credential: %q", ev)
+		}
+		if err := e.printRegcreds(); err != nil {
+			return err
+		}
+		if _, err := e.kubectl("patch", "registrycredential", "private-registry", "--type=merge", "-p", `{"spec":{"repair":{"restartPodsNotReferenced":true}}}`); err != nil {
+			return err
+		}
+		if err := poll(podTimeout, func() error {
+			out, err := e.jsonpath(`{range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}`, "get", "pods", "-n", "team-late", "-l", "app=late-app")
+			if err != nil {
+				return err
+			}
+			f := strings.Fields(out)
+			if len(f) == 2 && f[0] != first && f[1] == "Running" {
+				return nil
+			}
+			return fmt.Errorf("pods: %q", out)
+		}); err != nil {
+			return fmt.Errorf("%v\n%s", err, e.events("team-late", first))
+		}
+		rcEvents, _ := e.kubectl("get", "events", "--all-namespaces", "--field-selector", "involvedObject.kind=RegistryCredential,involvedObject.name=private-registry,reason=Evicted", "-o", "custom-columns=MESSAGE:.message", "--no-headers")
+		if !strings.Contains(rcEvents, first) {
+			return fmt.Errorf("no Evicted Event on the RegistryCredential naming %s: %q", first, rcEvents)
+		}
+		fmt.Printf("      %s evicted, replaced and Running\n", first)
+		if err := poll(time.Minute, func() error {
+			n, err := e.jsonpath(`{.status.pullFailures.count}`, "get", "registrycredential", "private-registry")
+			if err != nil || n != "0" {
+				return fmt.Errorf("status.pullFailures.count %q %v", n, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if _, err := e.kubectl("patch", "registrycredential", "private-registry", "--type=json", "-p", `[{"op":"remove","path":"/spec/repair"}]`); err != nil {
+			return err
+		}
+		_, err := e.kubectl("delete", "namespace", "team-late", "--wait=false")
+		return err
+	})
+}
+
+// printRegcreds prints kubectl get regcred -o wide, indented.
+func (e *e2e) printRegcreds() error {
+	out, err := e.kubectl("get", "registrycredentials", "-o", "wide")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("      $ kubectl get regcred -o wide\n      %s\n", strings.ReplaceAll(strings.TrimSpace(out), "\n", "\n      "))
+	return nil
 }
 
 // rotation: the registry's password and the source Secret change; new Pods
@@ -345,6 +508,9 @@ func (e *e2e) upgrade() {
 func (e *e2e) uninstall() {
 	e.check("helm uninstall after the RegistryCredentials are deleted: nothing left but the kept CRD", func() error {
 		if _, err := e.kubectl("delete", "registrycredentials", "--all", "--wait=true", "--timeout=60s"); err != nil {
+			return err
+		}
+		if _, err := e.kubectl("delete", "secret", "wrong-password", "-n", e.ns, "--ignore-not-found"); err != nil {
 			return err
 		}
 		if _, err := e.helm("uninstall", release, "-n", e.ns, "--wait", "--timeout", "2m"); err != nil {

@@ -273,6 +273,10 @@ spec:
   namespaceSelector:
     matchLabels:
       regcred-e2e: selected
+  check:
+    image: apps/internal-app:1.0
+    caBundle:
+      configMap: {name: registry-ca, key: ca.crt}
 `, name, server, secret)
 }
 
@@ -333,15 +337,31 @@ func (e *e2e) sourceSecret(name, server string) error {
 // pullSecret creates a docker-registry Secret for the registry's user,
 // keyed server, in namespace ns.
 func (e *e2e) pullSecret(ns, name, server string) error {
+	return e.secretWith(ns, name, server, e.registryUser, e.registryPass)
+}
+
+// secretWith creates or replaces a docker-registry Secret for user and pass.
+func (e *e2e) secretWith(ns, name, server, user, pass string) error {
 	y, err := e.kubectl("create", "secret", "docker-registry", name, "-n", ns, "--docker-server="+server,
-		"--docker-username="+e.registryUser, "--docker-password="+e.registryPass, "--dry-run=client", "-o", "yaml")
+		"--docker-username="+user, "--docker-password="+pass, "--dry-run=client", "-o", "yaml")
 	if err != nil {
 		return fmt.Errorf("kubectl create secret docker-registry %s (output withheld: it holds the password)", name)
 	}
 	if _, err := e.kubectlIn(y, "apply", "-f", "-"); err != nil {
-		return fmt.Errorf("applying Secret %s: %v", name, strings.ReplaceAll(err.Error(), e.registryPass, "***"))
+		return fmt.Errorf("applying Secret %s: %v", name, strings.ReplaceAll(err.Error(), pass, "***"))
 	}
 	return nil
+}
+
+// registryCA puts the node registry's CA in the ConfigMap registry-ca of
+// the operator's namespace, for spec.check.caBundle.
+func (e *e2e) registryCA() error {
+	y, err := e.kubectl("create", "configmap", "registry-ca", "-n", e.ns, "--from-file=ca.crt="+filepath.Join(e.state, "registry", "ca.crt"), "--dry-run=client", "-o", "yaml")
+	if err != nil {
+		return err
+	}
+	_, err = e.kubectlIn(y, "apply", "-f", "-")
+	return err
 }
 
 // deploymentAvailable waits until the operator's Deployment is Available

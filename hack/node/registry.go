@@ -46,7 +46,9 @@ import (
 //     sandbox image, the operator's image), as kind's local registry;
 //   - private-registry.io on :443 and :5000: TLS from a CA that only
 //     containerd's hosts.toml trusts, and basic auth against the users file,
-//     read at every request so that a test can rotate the password.
+//     read at every request so that a test can rotate the password. The
+//     same registry answers on the node IP's :443 and :5000, which Pods
+//     can reach.
 type registries struct {
 	servers []*http.Server
 }
@@ -65,7 +67,7 @@ func startRegistries(n *node) (*registries, error) {
 	if err := os.WriteFile(n.path("registry", "ca.crt"), ca.pem, 0o644); err != nil {
 		return nil, err
 	}
-	serving, err := ca.issue(registryHost, nil, registryHost, registryIP)
+	serving, err := ca.issue(registryHost, nil, registryHost, registryIP, nodeIP)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +81,14 @@ func startRegistries(n *node) (*registries, error) {
 	}
 	private := basicAuth(users, registry.New(registry.Logger(quiet)))
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	for _, port := range []string{"443", "5000"} {
-		if err := r.serve(net.JoinHostPort(registryIP, port), private, tlsCfg); err != nil {
-			r.close()
-			return nil, err
+	// Pods reach the node's IP (not its loopback): the operator's credential
+	// check talks to the registry there (a hostAlias names it).
+	for _, ip := range []string{registryIP, nodeIP} {
+		for _, port := range []string{"443", "5000"} {
+			if err := r.serve(net.JoinHostPort(ip, port), private, tlsCfg); err != nil {
+				r.close()
+				return nil, err
+			}
 		}
 	}
 	return r, nil

@@ -116,10 +116,6 @@ func startOperatorAs(t testing.TB, name, identity string, extra ...string) *oper
 	o.args = []string{
 		"--kubeconfig=" + suite.kubeconfig,
 		"--source-namespaces=" + sourceNS,
-		// The credential checks rewrite status.lastChecked when a restarted
-		// operator checks again; the restart cases count writes exactly, and
-		// the checks have their own suite (controllers/checktest).
-		"--check-credentials=false",
 		"--leader-elect=true",
 		"--leader-election-namespace=" + sourceNS,
 		"--metrics-bind-address=" + o.metrics,

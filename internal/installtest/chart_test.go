@@ -69,6 +69,8 @@ var chartAlerts = map[string]struct{ expr, forDuration string }{
 	"RegcredCredentialNotReady": {`regcred_ready == 0`, "10m"},
 	"RegcredPropagationSlow":    {`histogram_quantile(0.99, sum by (le) (rate(regcred_propagation_seconds_bucket[15m]))) > 60`, "5m"},
 	"RegcredWebhookErrors":      {`sum by (webhook) (rate(controller_runtime_webhook_requests_total{code=~"5.."}[5m])) > 0`, "5m"},
+	"RegcredPodsCannotPull":     {`sum by (credential, reason) (regcred_pull_failures{reason!="NotFound"}) > 0`, "10m"},
+	"RegcredCredentialExpiring": {`(regcred_credential_expiry_timestamp_seconds - time()) < 3 * 24 * 3600`, "5m"},
 }
 
 // chartKustomizeOnlyKinds are the kinds config/default creates and the chart

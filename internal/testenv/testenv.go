@@ -55,7 +55,8 @@ const K8sVersion = "v1.37.2"
 // Options choose what runs beside the API server.
 type Options struct {
 	// ControllerManager starts kube-controller-manager with the
-	// serviceaccount, namespace and garbagecollector controllers, and turns
+	// serviceaccount, namespace, garbagecollector and replicaset controllers
+	// (the last for the repair of Pods), and turns
 	// the ServiceAccount admission plugin back on.
 	ControllerManager bool
 	// ControllerManagerArgs are extra kube-controller-manager flags.
@@ -195,7 +196,7 @@ func (e *Env) startControllerManager(assets string, extra []string) error {
 	}
 	e.kcm = exec.Command(bin, append([]string{
 		"--kubeconfig=" + e.Kubeconfig,
-		"--controllers=serviceaccount,namespace,garbagecollector",
+		"--controllers=serviceaccount,namespace,garbagecollector,replicaset",
 		"--leader-elect=false",
 		"--secure-port=0",
 	}, extra...)...)

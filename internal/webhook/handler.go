@@ -186,7 +186,7 @@ func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		log.Error(err, "decoding the Pod failed; admitting it unchanged")
 		return admission.Allowed("")
 	}
-	if OptedOut(pod.Labels) || IsMirrorPod(pod) {
+	if credset.OptedOut(pod.Labels) || credset.IsMirrorPod(pod) {
 		return admission.Allowed("")
 	}
 	// A Pod created with generateName has no name yet, and the namespace in

@@ -202,7 +202,7 @@ func TestHandle(t *testing.T) {
 				p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "hash"}
 			}))},
 		{name: "Pod opted out: allowed unchanged without reading anything", injector: &PodInjector{Reader: failing, APIReader: failing, Credentials: creds},
-			req: admissionRequest(t, admissionv1.Create, "app", podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "false"} }))},
+			req: admissionRequest(t, admissionv1.Create, "app", podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{credset.InjectLabel: "false"} }))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,22 +28,10 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
 	"github.com/regcred/regcred-operator/internal/credset"
 	"github.com/regcred/regcred-operator/internal/registry"
-)
-
-const (
-	// InjectLabel opts a Pod or a namespace out of injection when set to
-	// InjectDisabled. The webhook configuration's namespaceSelector and
-	// objectSelector skip such objects, so the API server does not even call
-	// the webhook; the handler checks it too.
-	InjectLabel = "registry.regcred.dev/inject"
-	// InjectDisabled is the InjectLabel value that opts out.
-	InjectDisabled = "false"
 )
 
 // Injection is one pull secret to add to a Pod.
@@ -59,12 +47,12 @@ type Injection struct {
 // (a credset.Set gives them sorted by name).
 //
 // A RegistryCredential applies when it is not being deleted, its source is
-// allowed (see Skip), its spec compiles, it serves ns (same rules as the
+// allowed (see credset.Skip), its spec compiles, it serves ns (same rules as the
 // reconciler: selector, excludeNamespaces, not terminating), and its server
-// matches the image of at least one container, init container or ephemeral
-// container. Secrets the Pod already lists are not added again, nor is a name
-// twice. Nothing is added when the Pod or the namespace carries
-// InjectLabel=InjectDisabled, nor to a mirror Pod (see IsMirrorPod).
+// matches the image of at least one container, init container, ephemeral
+// container or image volume. Secrets the Pod already lists are not added
+// again, nor is a name twice. Nothing is added when the Pod or the namespace carries
+// InjectLabel=credset.InjectDisabled, nor to a mirror Pod (see credset.IsMirrorPod).
 //
 // sourceNamespaces is the operator's --source-namespaces ("*": any); nil
 // leaves that check to the RegistryCredential's Ready condition.
@@ -83,7 +71,7 @@ func Decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sour
 // name, so a later credential with the same copy name is still considered.
 func decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sourceNamespaces []string,
 	keep func(*credset.Credential) bool) []Injection {
-	if OptedOut(pod.Labels) || OptedOut(ns.GetLabels()) || IsMirrorPod(pod) || len(creds) == 0 {
+	if credset.OptedOut(pod.Labels) || credset.OptedOut(ns.GetLabels()) || credset.IsMirrorPod(pod) || len(creds) == 0 {
 		return nil
 	}
 	images := podImages(pod)
@@ -92,7 +80,7 @@ func decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sour
 	}
 	var out []Injection
 	for _, c := range creds {
-		if Skip(c.Object, sourceNamespaces) != "" || c.Err != nil || !matchesAny(c.Server, images) || !c.Selector.Serves(ns) {
+		if !matchesAny(c.Server, images) || !credset.Eligible(c, ns, sourceNamespaces) {
 			continue
 		}
 		if listed(pod.Spec.ImagePullSecrets, c.Target) || slices.ContainsFunc(out, func(in Injection) bool { return in.Secret == c.Target }) {
@@ -106,50 +94,6 @@ func decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sour
 	return out
 }
 
-// OptedOut reports whether labels carry InjectLabel=InjectDisabled.
-func OptedOut(labels map[string]string) bool {
-	return labels[InjectLabel] == InjectDisabled
-}
-
-// IsMirrorPod reports whether the Pod is a mirror Pod: the API server's copy
-// of a static Pod, which the kubelet creates with the annotation
-// kubernetes.io/config.mirror. The ServiceAccount admission plugin refuses a
-// mirror Pod that references a Secret, so one injected would keep the static
-// Pod out of the API; the kubelet runs it from its manifest regardless.
-func IsMirrorPod(pod *corev1.Pod) bool {
-	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
-	return ok
-}
-
-// Skip returns why a RegistryCredential must not be injected, or "" if it
-// may be: it is being deleted; its source namespace is not one of
-// sourceNamespaces (when given); or its Ready condition, unless it is known
-// to be stale (observedGeneration older than the object's), has reason
-// SourceNotAllowed, SourceInvalid or ServerNotInSource (no key of the source
-// is one the kubelet would use). Any other state, including no status
-// yet, injects: the kubelet re-reads pull secrets on every retry, so a Pod
-// pulls as soon as the copy lands.
-func Skip(rc *registryv1alpha1.RegistryCredential, sourceNamespaces []string) string {
-	if rc.DeletionTimestamp != nil {
-		return registryv1alpha1.ReasonDeleting
-	}
-	if sourceNamespaces != nil && !slices.Contains(sourceNamespaces, "*") && !slices.Contains(sourceNamespaces, rc.Spec.SecretRef.Namespace) {
-		return registryv1alpha1.ReasonSourceNotAllowed
-	}
-	cond := apimeta.FindStatusCondition(rc.Status.Conditions, registryv1alpha1.ConditionReady)
-	if cond == nil || cond.Status == metav1.ConditionTrue {
-		return ""
-	}
-	if cond.ObservedGeneration != 0 && cond.ObservedGeneration < rc.Generation {
-		return "" // the spec changed since; the old verdict may not hold
-	}
-	switch cond.Reason {
-	case registryv1alpha1.ReasonSourceNotAllowed, registryv1alpha1.ReasonSourceInvalid, registryv1alpha1.ReasonServerNotInSource:
-		return cond.Reason
-	}
-	return ""
-}
-
 func listed(refs []corev1.LocalObjectReference, name string) bool {
 	for _, r := range refs {
 		if r.Name == name {
@@ -159,12 +103,18 @@ func listed(refs []corev1.LocalObjectReference, name string) bool {
 	return false
 }
 
-// podImages parses the distinct images of all containers of the Pod. Images
-// that do not parse are left out: they match no server (and the API server
-// rejects most of them after admission).
+// podImages parses the distinct images of all containers and image volumes
+// of the Pod (the kubelet pulls both with the Pod's imagePullSecrets).
+// Images that do not parse are left out: they match no server (and the API
+// server rejects most of them after admission).
 func podImages(pod *corev1.Pod) []registry.Image {
 	n := len(pod.Spec.Containers) + len(pod.Spec.InitContainers) + len(pod.Spec.EphemeralContainers)
 	raw := make([]string, 0, n)
+	for i := range pod.Spec.Volumes {
+		if v := pod.Spec.Volumes[i].Image; v != nil {
+			raw = append(raw, v.Reference)
+		}
+	}
 	for i := range pod.Spec.InitContainers {
 		raw = append(raw, pod.Spec.InitContainers[i].Image)
 	}

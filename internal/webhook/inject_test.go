@@ -165,10 +165,10 @@ func TestDecide(t *testing.T) {
 			creds: []registryv1alpha1.RegistryCredential{hub}},
 		{name: "mirror Pod", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "hash"} }),
 			creds: []registryv1alpha1.RegistryCredential{hub}},
-		{name: "Pod opted out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "false"} }), creds: []registryv1alpha1.RegistryCredential{hub}},
-		{name: "Pod label with another value does not opt out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{InjectLabel: "true"} }),
+		{name: "Pod opted out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{credset.InjectLabel: "false"} }), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "Pod label with another value does not opt out", pod: podWith(pod("nginx"), func(p *corev1.Pod) { p.Labels = map[string]string{credset.InjectLabel: "true"} }),
 			creds: []registryv1alpha1.RegistryCredential{hub}, want: []string{"hub-pull"}},
-		{name: "namespace opted out", pod: pod("nginx"), ns: namespace("app", map[string]string{InjectLabel: "false"}), creds: []registryv1alpha1.RegistryCredential{hub}},
+		{name: "namespace opted out", pod: pod("nginx"), ns: namespace("app", map[string]string{credset.InjectLabel: "false"}), creds: []registryv1alpha1.RegistryCredential{hub}},
 		{name: "credential being deleted", pod: pod("nginx"),
 			creds: []registryv1alpha1.RegistryCredential{rc("del", "docker.io", deleting)}},
 		{name: "Ready reason SourceNotAllowed", pod: pod("nginx"), creds: []registryv1alpha1.RegistryCredential{rc("na", "docker.io", withReady(registryv1alpha1.ReasonSourceNotAllowed, 1))}},
@@ -249,8 +249,8 @@ func TestSkip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Skip(&tc.rc, tc.sources); got != tc.want {
-				t.Errorf("Skip() = %q, want %q", got, tc.want)
+			if got := credset.Skip(&tc.rc, tc.sources); got != tc.want {
+				t.Errorf("credset.Skip() = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -258,12 +258,12 @@ func TestNamespaceSelection(t *testing.T) {
 		f.g.Expect(pullSecrets(p)).To(BeEmpty())
 	})
 	t.Run("namespace opted out by label: unchanged", func(t *testing.T) {
-		p := f.createPod(f.namespace(map[string]string{InjectLabel: InjectDisabled}), testPod("nginx"))
+		p := f.createPod(f.namespace(map[string]string{credset.InjectLabel: credset.InjectDisabled}), testPod("nginx"))
 		f.g.Expect(pullSecrets(p)).To(BeEmpty())
 	})
 	t.Run("Pod opted out by label: unchanged", func(t *testing.T) {
 		pod := testPod("nginx")
-		pod.Labels = map[string]string{InjectLabel: InjectDisabled}
+		pod.Labels = map[string]string{credset.InjectLabel: credset.InjectDisabled}
 		p := f.createPod(f.namespace(nil), pod)
 		f.g.Expect(pullSecrets(p)).To(BeEmpty())
 	})
