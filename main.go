@@ -65,30 +65,31 @@ func init() {
 
 // flags are the command line settings.
 type flags struct {
-	metricsAddr              string
-	probeAddr                string
-	leaderElect              bool
-	leaderElectionNamespace  string
-	leaderElectionID         string
-	leaderElectionIdentity   string
-	secureMetrics            bool
-	enableHTTP2              bool
-	sourceNamespaces         string
-	qps                      float64
-	burst                    int
-	kubeAPICompression       bool
-	maxConcurrentReconciles  int
-	parallelWrites           int
-	checkCredentials         bool
-	checkWorkers             int
-	tracePullFailures        bool
-	repairEvictionsPerMinute int
-	pprofAddr                string
-	gracefulShutdown         time.Duration
-	leaseDuration            time.Duration
-	renewDeadline            time.Duration
-	retryPeriod              time.Duration
-	webhook                  webhookFlags
+	metricsAddr                string
+	probeAddr                  string
+	leaderElect                bool
+	leaderElectionNamespace    string
+	leaderElectionID           string
+	leaderElectionIdentity     string
+	secureMetrics              bool
+	enableHTTP2                bool
+	sourceNamespaces           string
+	qps                        float64
+	burst                      int
+	kubeAPICompression         bool
+	maxConcurrentReconciles    int
+	parallelWrites             int
+	checkCredentials           bool
+	checkWorkers               int
+	tracePullFailures          bool
+	tracePullFailuresAllPhases bool
+	repairEvictionsPerMinute   int
+	pprofAddr                  string
+	gracefulShutdown           time.Duration
+	leaseDuration              time.Duration
+	renewDeadline              time.Duration
+	retryPeriod                time.Duration
+	webhook                    webhookFlags
 }
 
 func defaultSourceNamespace() string {
@@ -135,6 +136,7 @@ func main() {
 	flag.BoolVar(&f.checkCredentials, "check-credentials", true, "Check each RegistryCredential's credential against its registry (the CredentialsVerified condition); false: no request to any registry.")
 	flag.IntVar(&f.checkWorkers, "check-workers", 4, "Credential checks run at once (at most one per registry).")
 	flag.BoolVar(&f.tracePullFailures, "trace-pull-failures", true, "Watch Pods (only what tracing needs is cached) and trace failed pulls of images under a RegistryCredential's server to their cause (status.pullFailures, an Event on the Pod).")
+	flag.BoolVar(&f.tracePullFailuresAllPhases, "trace-pull-failures-all-phases", false, "Trace failed pulls in Pods of every phase, not only Pending ones: a Running Pod's restarted or ephemeral container too, for about 3.5 KiB of memory per Pod of the cluster.")
 	flag.IntVar(&f.repairEvictionsPerMinute, "repair-evictions-per-minute", 30, "Most Pods evicted a minute, over all RegistryCredentials, by spec.repair.restartPodsNotReferenced.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off.")
 	// Defaults: kube-controller-manager's (and client-go's examples').
@@ -254,9 +256,13 @@ func run(ctx context.Context, f flags) error {
 		}
 	}
 
+	cacheOpts := controllers.CacheOptions(sourceNamespaces)
+	if f.tracePullFailuresAllPhases {
+		controllers.WatchPodsInEveryPhase(&cacheOpts)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                              scheme,
-		Cache:                               controllers.CacheOptions(sourceNamespaces),
+		Cache:                               cacheOpts,
 		Metrics:                             metricsOpts,
 		WebhookServer:                       webhookServer,
 		HealthProbeBindAddress:              f.probeAddr,

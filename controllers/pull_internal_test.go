@@ -236,3 +236,27 @@ func TestPullfailReasonsAreAPIReasons(t *testing.T) {
 		}
 	}
 }
+
+// The Pod cache asks the API server for Pending Pods only, unless every
+// phase is asked for.
+func TestPodCachePhases(t *testing.T) {
+	opts := CacheOptions([]string{"regcred-system"})
+	field := func() string {
+		for obj, by := range opts.ByObject {
+			if _, ok := obj.(*corev1.Pod); ok {
+				if by.Field == nil {
+					return ""
+				}
+				return by.Field.String()
+			}
+		}
+		return "no Pod entry"
+	}
+	if got := field(); got != "status.phase=Pending" {
+		t.Errorf("Pod field selector %q", got)
+	}
+	WatchPodsInEveryPhase(&opts)
+	if got := field(); got != "" {
+		t.Errorf("after WatchPodsInEveryPhase: %q", got)
+	}
+}

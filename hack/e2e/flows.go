@@ -578,7 +578,16 @@ func (e *e2e) bundleFlow() {
 		if err := e.namespace(selectedNS, true); err != nil {
 			return err
 		}
-		if _, err := e.kubectlIn(rcYAML("private-registry", "private-registry.io", "regcred"), "apply", "-f", "-"); err != nil {
+		// Available counts ready Pods; the Service's endpoints and kube-proxy's
+		// rules follow a moment later, and the tenancy guard's failurePolicy
+		// is Fail: retry while the API server cannot reach it yet.
+		if err := poll(30*time.Second, func() error {
+			_, err := e.kubectlIn(rcYAML("private-registry", "private-registry.io", "regcred"), "apply", "-f", "-")
+			if err != nil && !strings.Contains(err.Error(), "failed calling webhook") {
+				return fmt.Errorf("%w (not retried)", err)
+			}
+			return err
+		}); err != nil {
 			return err
 		}
 		var err error
