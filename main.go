@@ -73,6 +73,7 @@ type flags struct {
 	leaderElectionIdentity     string
 	secureMetrics              bool
 	enableHTTP2                bool
+	webhookHTTP2               bool
 	sourceNamespaces           string
 	qps                        float64
 	burst                      int
@@ -124,7 +125,8 @@ func main() {
 		"This replica's holder identity in the leader election Lease; it must differ between replicas, and stay the same across "+
 			"restarts of one Pod's container, so that a restarted leader takes its Lease back at once. Default: $POD_NAME, else the hostname.")
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
-	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics and webhook servers.")
+	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
+	flag.BoolVar(&f.webhookHTTP2, "webhook-http2", true, "Serve the webhooks over HTTP/2 as well as HTTP/1.1, so the API server reuses one connection for concurrent admissions.")
 	flag.StringVar(&f.sourceNamespaces, "source-namespaces", defaultSourceNamespace(),
 		"Comma-separated namespaces source Secrets may live in; \"*\" allows any (and caches every Secret of the cluster). "+
 			"Default: $POD_NAMESPACE, else regcred-system.")
@@ -229,21 +231,31 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 
-	var tlsOpts []func(*tls.Config)
+	// HTTP/1.1 only, unless asked otherwise: the metrics endpoint gains
+	// nothing from HTTP/2. The webhook server speaks HTTP/2 by default, so
+	// that the API server keeps one connection open instead of a TLS
+	// handshake per concurrent admission; Go's server bounds each
+	// connection's concurrent streams and handlers (the Rapid Reset
+	// mitigation, CVE-2023-44487) and the header frames it accepts
+	// (CVE-2023-45288).
+	http1Only := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
+	var metricsTLS, webhookTLS []func(*tls.Config)
 	if !f.enableHTTP2 {
-		// HTTP/2 Stream Cancellation and Rapid Reset CVEs: serve HTTP/1.1 only.
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+		metricsTLS = append(metricsTLS, http1Only)
+	}
+	if !f.webhookHTTP2 {
+		webhookTLS = append(webhookTLS, http1Only)
 	}
 	metricsOpts := metricsserver.Options{
 		BindAddress:   f.metricsAddr,
 		SecureServing: f.secureMetrics,
-		TLSOpts:       tlsOpts,
+		TLSOpts:       metricsTLS,
 	}
 	if f.secureMetrics {
 		metricsOpts.FilterProvider = metricsauth.WithAuthenticationAndAuthorization
 	}
 
-	webhookServer, webhookReady, webhookCertWatcher, err := f.webhook.webhookServer(tlsOpts)
+	webhookServer, webhookReady, webhookCertWatcher, err := f.webhook.webhookServer(webhookTLS)
 	if err != nil {
 		return err
 	}

@@ -99,6 +99,7 @@ var chartOnlyFlags = map[string]string{
 	"enable-cert-rotation": "certificates.mode",
 	"zap-log-level":        "logLevel",
 	"leader-election-id":   "the release's fullname (config/default: the default, one installation per namespace)",
+	"webhook-port":         "webhook.port (config/default: the default, 9443)",
 }
 
 // TestChartInstallsOnAPIServer renders the chart for two releases, with
@@ -380,8 +381,9 @@ func chartCheckNames(t *testing.T, r rendering, c client.Client, sources []strin
 		}
 	}
 	monitors := r.all("ServiceMonitor")
-	switch flags["metrics-bind-address"] {
-	case ":8443":
+	switch addr := flags["metrics-bind-address"]; {
+	case addr != "0" && strings.HasPrefix(addr, ":"):
+		g.Expect(addr).To(Equal(fmt.Sprintf(":%d", chartContainerPort(t, manager, "metrics"))))
 		g.Expect(metricsServices).To(HaveLen(1))
 		ms := typed[corev1.Service](t, metricsServices[0])
 		podSelected("the metrics Service", &metav1.LabelSelector{MatchLabels: ms.Spec.Selector})
@@ -397,11 +399,20 @@ func chartCheckNames(t *testing.T, r rendering, c client.Client, sources []strin
 			g.Expect(endpoints[0]).To(And(HaveKeyWithValue("port", ms.Spec.Ports[0].Name), HaveKeyWithValue("scheme", "https"),
 				HaveKeyWithValue("bearerTokenFile", "/var/run/secrets/kubernetes.io/serviceaccount/token")))
 		}
-	case "0":
+	case addr == "0":
 		g.Expect(metricsServices).To(BeEmpty())
 		g.Expect(monitors).To(BeEmpty())
 	default:
 		t.Errorf("--metrics-bind-address=%q", flags["metrics-bind-address"])
+	}
+
+	// The ports the flags name are the container's, and the probes use them.
+	g.Expect(flags["webhook-port"]).To(Equal(fmt.Sprint(chartContainerPort(t, manager, "webhook-server"))))
+	g.Expect(flags["health-probe-bind-address"]).To(Equal(fmt.Sprintf(":%d", chartContainerPort(t, manager, "health"))))
+	g.Expect(manager.LivenessProbe.HTTPGet.Port.IntValue()).To(Equal(chartContainerPort(t, manager, "health")))
+	g.Expect(manager.ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(chartContainerPort(t, manager, "health")))
+	if pod.Spec.HostNetwork {
+		g.Expect(pod.Spec.DNSPolicy).To(Equal(corev1.DNSClusterFirstWithHostNet), "a Pod in the host's network must still resolve Services")
 	}
 
 	for _, u := range r.all("PodDisruptionBudget") {

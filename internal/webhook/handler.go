@@ -56,7 +56,7 @@ const defaultTimeout = 2 * time.Second
 // Both are set here (controller-gen's patch) so that config/webhook and the
 // envtest suite use the same configuration.
 //
-// +kubebuilder:webhook:path=/mutate-v1-pod,mutating=true,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=mpod.registry.regcred.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=5,matchPolicy=Equivalent,patch=`{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system","regcred-system"]},{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]},"objectSelector":{"matchExpressions":[{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]}}`
+// +kubebuilder:webhook:path=/mutate-v1-pod,mutating=true,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=mpod.registry.regcred.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=3,matchPolicy=Equivalent,patch=`{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system","regcred-system"]},{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]},"objectSelector":{"matchExpressions":[{"key":"registry.regcred.dev/inject","operator":"NotIn","values":["false"]}]}}`
 
 // The handler reads RegistryCredentials, the metadata of Namespaces and
 // Secrets from the manager's cache, and from the API server the metadata of a

@@ -204,6 +204,14 @@ func TestInjectsByImage(t *testing.T) {
 		p := f.createPod(ns, pod)
 		f.g.Expect(pullSecrets(p)).To(Equal([]string{hub.Spec.TargetSecretName}))
 	})
+	t.Run("an image volume counts", func(t *testing.T) {
+		pod := testPod("quay.io/x")
+		pod.Spec.Volumes = []corev1.Volume{{Name: "models", VolumeSource: corev1.VolumeSource{
+			Image: &corev1.ImageVolumeSource{Reference: "docker.io/acme/models:2", PullPolicy: corev1.PullIfNotPresent}}}}
+		pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "models", MountPath: "/models", ReadOnly: true}}
+		p := f.createPod(ns, pod)
+		f.g.Expect(pullSecrets(p)).To(Equal([]string{hub.Spec.TargetSecretName}))
+	})
 	t.Run("existing pull secrets stay in order and ours is added once", func(t *testing.T) {
 		pod := testPod("nginx", "library/redis:7")
 		pod.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "zeta"}, {Name: "alpha"}}
