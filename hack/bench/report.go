@@ -407,6 +407,10 @@ func (b *bench) report(write bool) error {
 		for _, p := range w.runs {
 			fmt.Fprintf(&sb, " %d RC %s / %s;", p.ours.credentials, ms(p.ours.apiserverCall), ms(p.ours.handler))
 		}
+		fmt.Fprintf(&sb, " operator CPU while admitting (while not called), cores:")
+		for _, p := range w.runs {
+			fmt.Fprintf(&sb, " %d RC %.2f (%.2f);", p.ours.credentials, p.ours.operatorCores, p.base.operatorCores)
+		}
 		fmt.Fprintf(&sb, "\n")
 	}
 	for _, n := range r.notes {

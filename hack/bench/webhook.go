@@ -52,6 +52,8 @@ type webhookRun struct {
 	// means over the run, from histograms' _sum/_count: the webhook call as
 	// the API server times it, and the handler inside the operator.
 	apiserverCall, handler time.Duration
+	// operatorCores is the operator's CPU over the timed creates, in cores.
+	operatorCores float64
 }
 
 // webhookPair is one measurement and the baseline measured right before it
@@ -137,9 +139,9 @@ func (b *bench) scenarioWebhook(ctx context.Context) error {
 			waitProfile()
 		}
 		res.runs = append(res.runs, webhookPair{ours: run, base: base})
-		logf("webhook: %d RegistryCredential(s): p50 %s p99 %s, %.0f Pods/s, %d/%d Pods got the secret injected; not called: p50 %s p99 %s, %.0f Pods/s; mean webhook call (API server) %s, handler (operator) %s",
+		logf("webhook: %d RegistryCredential(s): p50 %s p99 %s, %.0f Pods/s, %d/%d Pods got the secret injected; not called: p50 %s p99 %s, %.0f Pods/s; mean webhook call (API server) %s, handler (operator) %s; operator CPU %.2f cores (%.2f while not called)",
 			total, round(run.lat.p50), round(run.lat.p99), run.rate, run.injected, run.pods, round(base.lat.p50), round(base.lat.p99), base.rate,
-			round(run.apiserverCall), round(run.handler))
+			round(run.apiserverCall), round(run.handler), run.operatorCores, base.operatorCores)
 	}
 	return nil
 }
@@ -278,6 +280,7 @@ func (b *bench) createPods(ctx context.Context, ns string, credentials int) (web
 	lat := make([]time.Duration, b.cfg.pods)
 	var injected atomic.Int64
 	var mu sync.Mutex
+	cpu := sampleCPU(b.opPID())
 	d, err := pool(ctx, conc, b.cfg.pods, func(ctx context.Context, i int) error {
 		t0 := time.Now()
 		out, err := b.admin.CoreV1().Pods(ns).Create(ctx, pod(), metav1.CreateOptions{})
@@ -294,9 +297,10 @@ func (b *bench) createPods(ctx context.Context, ns string, credentials int) (web
 		}
 		return nil
 	})
+	used := cpu.since(b.opPID())
 	if err != nil {
 		return webhookRun{}, fmt.Errorf("creating Pods in %s: %w", ns, err)
 	}
 	return webhookRun{credentials: credentials, lat: summarize(lat), rate: float64(b.cfg.pods) / d.Seconds(),
-		injected: int(injected.Load()), pods: b.cfg.pods}, nil
+		injected: int(injected.Load()), pods: b.cfg.pods, operatorCores: used.procs["operator"].Seconds() / used.wall.Seconds()}, nil
 }
