@@ -17,13 +17,9 @@ limitations under the License.
 package controllers_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
-	lua "github.com/yuin/gopher-lua"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -193,59 +189,19 @@ func TestArgoHealthWithoutStatus(t *testing.T) {
 // argoScript is the Argo CD health check the project ships.
 func argoScript(t *testing.T) []byte {
 	t.Helper()
-	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "argocd", "health.lua"))
+	script, err := testenv.ArgoHealthScript()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return script
 }
 
-// argoHealth runs an Argo CD health script as Argo CD does: the object as
-// the global obj, the returned table's status and message.
+// argoHealth runs it on obj (see testenv.ArgoHealth).
 func argoHealth(t *testing.T, script []byte, obj map[string]any) map[string]string {
 	t.Helper()
-	L := lua.NewState(lua.Options{SkipOpenLibs: false})
-	defer L.Close()
-	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(string(script)); err != nil {
-		t.Fatalf("health.lua: %v", err)
+	out, err := testenv.ArgoHealth(script, obj)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ret, ok := L.Get(-1).(*lua.LTable)
-	if !ok {
-		t.Fatalf("health.lua returned %s, want a table", L.Get(-1).Type())
-	}
-	out := map[string]string{}
-	ret.ForEach(func(k, v lua.LValue) { out[k.String()] = v.String() })
 	return out
-}
-
-// toLua converts a decoded JSON value to Lua as Argo CD does: objects to
-// tables, arrays to 1-based tables, numbers to numbers.
-func toLua(L *lua.LState, v any) lua.LValue {
-	switch v := v.(type) {
-	case nil:
-		return lua.LNil
-	case bool:
-		return lua.LBool(v)
-	case string:
-		return lua.LString(v)
-	case int64:
-		return lua.LNumber(v)
-	case float64:
-		return lua.LNumber(v)
-	case map[string]any:
-		t := L.NewTable()
-		for k, e := range v {
-			t.RawSetString(k, toLua(L, e))
-		}
-		return t
-	case []any:
-		t := L.NewTable()
-		for _, e := range v {
-			t.Append(toLua(L, e))
-		}
-		return t
-	default:
-		panic(fmt.Sprintf("toLua: unexpected %T", v))
-	}
 }

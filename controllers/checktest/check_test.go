@@ -34,11 +34,13 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -204,6 +206,32 @@ func conditions(name string) func() string {
 	}
 }
 
+// health is what kstatus and the Argo CD health check shipped in
+// config/argocd say of rc.
+func health(t *testing.T, rc *registryv1alpha1.RegistryCredential) (kstatus.Status, string) {
+	t.Helper()
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetAPIVersion(registryv1alpha1.GroupVersion.String())
+	u.SetKind("RegistryCredential")
+	res, err := kstatus.Compute(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := testenv.ArgoHealthScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argo, err := testenv.ArgoHealth(script, u.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Status, argo["status"]
+}
+
 func get(t *testing.T, name string) *registryv1alpha1.RegistryCredential {
 	t.Helper()
 	rc := &registryv1alpha1.RegistryCredential{}
@@ -257,6 +285,16 @@ func TestCredentialsVerifiedReasons(t *testing.T) {
 			g.Expect(rc.Status.LastChecked != nil).To(Equal(tc.lastCheck))
 			for _, cond := range rc.Status.Conditions {
 				g.Expect(testenv.Leaks(cond.Message, password, tc.pw)).To(BeEmpty())
+			}
+			// What Flux (kstatus) and Argo CD make of it: a credential the
+			// registry refuses is Failed / Degraded, never Current / Healthy.
+			kst, argo := health(t, rc)
+			if tc.stalled {
+				g.Expect(kst).To(Equal(kstatus.FailedStatus))
+				g.Expect(argo).To(Equal("Degraded"))
+			} else {
+				g.Expect(kst).To(Equal(kstatus.CurrentStatus))
+				g.Expect(argo).To(Equal("Healthy"))
 			}
 			if c.Reason != registryv1alpha1.ReasonNotChecked {
 				g.Eventually(func() []string { return events(t, name) }, wait, tick).Should(ContainElement(HavePrefix(c.Reason + ":")))
