@@ -33,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -248,6 +249,7 @@ func (r *pullReconciler) trace(ctx context.Context, pod *corev1.Pod) (out []pull
 	if len(creds) == 0 {
 		return nil, nil, false, nil
 	}
+	kubelet := map[string]string{} // the kubelet's message by image, read at most once
 	for _, w := range waitingPulls(pod) {
 		for _, image := range failedImages(w) {
 			img, err := registry.ParseImage(image)
@@ -258,7 +260,7 @@ func (r *pullReconciler) trace(ctx context.Context, pod *corev1.Pod) (out []pull
 				if !c.Server.MatchesImage(img) {
 					continue
 				}
-				reason, settled, err := r.classify(ctx, pod, c, w, image)
+				reason, settled, err := r.classify(ctx, pod, c, w, image, kubelet)
 				if err != nil {
 					return nil, nil, false, err
 				}
@@ -293,8 +295,9 @@ func failedImages(w waitingPull) []string {
 // classify says why the Pod cannot pull image with credential c; settled is
 // false when the waiting message says nothing and the kubelet's Event is not
 // there (yet).
-func (r *pullReconciler) classify(ctx context.Context, pod *corev1.Pod, c *credset.Credential, w waitingPull, image string) (reason string, settled bool, err error) {
-	if !slices.ContainsFunc(pod.Spec.ImagePullSecrets, func(ref corev1.LocalObjectReference) bool { return ref.Name == c.Target }) {
+func (r *pullReconciler) classify(ctx context.Context, pod *corev1.Pod, c *credset.Credential, w waitingPull, image string,
+	kubelet map[string]string) (reason string, settled bool, err error) {
+	if !credset.Lists(pod.Spec.ImagePullSecrets, c.Target) {
 		return registryv1alpha1.ReasonNotReferenced, true, nil
 	}
 	if !isSourceItself(c.Object, pod.Namespace) {
@@ -308,8 +311,12 @@ func (r *pullReconciler) classify(ctx context.Context, pod *corev1.Pod, c *creds
 	}
 	msg := w.waiting.Message
 	if !pullfail.HasDetail(msg) {
-		if msg, err = r.kubeletMessage(ctx, pod, image); err != nil {
-			return "", false, err
+		var seen bool
+		if msg, seen = kubelet[image]; !seen {
+			if msg, err = r.kubeletMessage(ctx, pod, image); err != nil {
+				return "", false, err
+			}
+			kubelet[image] = msg // one Event list per image, whatever the credentials
 		}
 		if msg == "" {
 			return registryv1alpha1.ReasonOther, false, nil
@@ -437,7 +444,7 @@ func (r *pullReconciler) repair(ctx context.Context, pod *corev1.Pod, c *credset
 		pod.Namespace, pod.Name, owner.Kind, owner.Name, c.Target, c.Name)
 	r.Recorder.Eventf(pod, c.Object, corev1.EventTypeNormal, registryv1alpha1.ReasonEvicted, "Repair", "%s", note)
 	r.Recorder.Eventf(c.Object, pod, corev1.EventTypeNormal, registryv1alpha1.ReasonEvicted, "Repair", "%s", note)
-	log.Info("evicted a Pod that did not list the copy", "pod", klogRef(pod), "credential", c.Name)
+	log.Info("evicted a Pod that did not list the copy", "pod", klog.KObj(pod), "credential", c.Name)
 	return true, 0, nil
 }
 
@@ -455,18 +462,13 @@ func (r *pullReconciler) serviceAccountCovers(ctx context.Context, pod *corev1.P
 	if err != nil {
 		return false, err
 	}
-	lists := func(name string) bool {
-		return slices.ContainsFunc(sa.ImagePullSecrets, func(ref corev1.LocalObjectReference) bool { return ref.Name == name })
-	}
-	if !lists(c.Target) {
+	if !credset.Lists(sa.ImagePullSecrets, c.Target) {
 		return false, nil
 	}
 	for _, ref := range pod.Spec.ImagePullSecrets {
-		if !lists(ref.Name) {
+		if !credset.Lists(sa.ImagePullSecrets, ref.Name) {
 			return false, nil
 		}
 	}
 	return true, nil
 }
-
-func klogRef(o metav1.Object) string { return o.GetNamespace() + "/" + o.GetName() }

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	registryv1alpha1 "github.com/regcred/regcred-operator/api/v1alpha1"
+	"github.com/regcred/regcred-operator/internal/credset"
 	"github.com/regcred/regcred-operator/internal/selection"
 )
 
@@ -85,7 +86,7 @@ func planServiceAccount(sa *corev1.ServiceAccount, rc credentialRef, intent saIn
 	if ours {
 		delete(out.Annotations, key)
 	}
-	if intent == saList && !hasPullSecret(out.ImagePullSecrets, rc.target) {
+	if intent == saList && !credset.Lists(out.ImagePullSecrets, rc.target) {
 		out.ImagePullSecrets = append(out.ImagePullSecrets, corev1.LocalObjectReference{Name: rc.target})
 		if out.Annotations == nil {
 			out.Annotations = map[string]string{}
@@ -105,16 +106,7 @@ func serviceAccountSettled(sa *corev1.ServiceAccount, rc credentialRef, intent s
 	if intent != saList {
 		return !ours
 	}
-	return hasPullSecret(sa.ImagePullSecrets, rc.target) && (!ours || recorded == rc.target)
-}
-
-func hasPullSecret(refs []corev1.LocalObjectReference, name string) bool {
-	for _, ref := range refs {
-		if ref.Name == name {
-			return true
-		}
-	}
-	return false
+	return credset.Lists(sa.ImagePullSecrets, rc.target) && (!ours || recorded == rc.target)
 }
 
 func removePullSecret(refs []corev1.LocalObjectReference, name string) []corev1.LocalObjectReference {

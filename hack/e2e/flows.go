@@ -84,26 +84,7 @@ func (e *e2e) helmFlow() {
 		return e.refusedPod(offNS, "internal-app-pod", appImage, "Always")
 	})
 	e.check("a Deployment created together with its new namespace starts without a pull failure", func() error {
-		y := `apiVersion: v1
-kind: Namespace
-metadata:
-  name: team-new
-  labels: {regcred-e2e: selected}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: internal-app, namespace: team-new}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: internal-app}}
-  template:
-    metadata: {labels: {app: internal-app}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - {name: app, image: ` + appImage + `, imagePullPolicy: Always}
-`
-		if _, err := e.kubectlIn(y, "apply", "-f", "-"); err != nil {
+		if err := e.deploymentInNewNamespace("team-new", "internal-app"); err != nil {
 			return err
 		}
 		var pod string
@@ -275,26 +256,7 @@ func (e *e2e) credentialHealth() {
 		}); err != nil {
 			return err
 		}
-		y := `apiVersion: v1
-kind: Namespace
-metadata:
-  name: team-late
-  labels: {regcred-e2e: selected}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: late-app, namespace: team-late}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: late-app}}
-  template:
-    metadata: {labels: {app: late-app}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - {name: app, image: ` + appImage + `, imagePullPolicy: Always}
-`
-		if _, err := e.kubectlIn(y, "apply", "-f", "-"); err != nil {
+		if err := e.deploymentInNewNamespace("team-late", "late-app"); err != nil {
 			return err
 		}
 		var first string
@@ -366,6 +328,32 @@ spec:
 		_, err := e.kubectl("delete", "namespace", "team-late", "--wait=false")
 		return err
 	})
+}
+
+// deploymentInNewNamespace applies a selected namespace and, in it, a
+// Deployment of one Pod (label app=name) pulling appImage.
+func (e *e2e) deploymentInNewNamespace(ns, name string) error {
+	y := fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %[1]s
+  labels: {regcred-e2e: selected}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[2]s}}
+  template:
+    metadata: {labels: {app: %[2]s}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: app, image: %[3]s, imagePullPolicy: Always}
+`, ns, name, appImage)
+	_, err := e.kubectlIn(y, "apply", "-f", "-")
+	return err
 }
 
 // printRegcreds prints kubectl get regcred -o wide, indented.

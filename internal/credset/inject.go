@@ -99,3 +99,9 @@ func Skip(rc *registryv1alpha1.RegistryCredential, sourceNamespaces []string) st
 	}
 	return ""
 }
+
+// Lists reports whether refs (a Pod's or ServiceAccount's imagePullSecrets)
+// name the Secret name.
+func Lists(refs []corev1.LocalObjectReference, name string) bool {
+	return slices.ContainsFunc(refs, func(r corev1.LocalObjectReference) bool { return r.Name == name })
+}

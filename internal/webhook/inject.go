@@ -83,7 +83,7 @@ func decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sour
 		if !matchesAny(c.Server, images) || !credset.Eligible(c, ns, sourceNamespaces) {
 			continue
 		}
-		if listed(pod.Spec.ImagePullSecrets, c.Target) || slices.ContainsFunc(out, func(in Injection) bool { return in.Secret == c.Target }) {
+		if credset.Lists(pod.Spec.ImagePullSecrets, c.Target) || slices.ContainsFunc(out, func(in Injection) bool { return in.Secret == c.Target }) {
 			continue
 		}
 		if keep != nil && !keep(c) {
@@ -92,15 +92,6 @@ func decide(pod *corev1.Pod, ns metav1.Object, creds []*credset.Credential, sour
 		out = append(out, Injection{Credential: c.Name, Secret: c.Target})
 	}
 	return out
-}
-
-func listed(refs []corev1.LocalObjectReference, name string) bool {
-	for _, r := range refs {
-		if r.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // podImages parses the distinct images of all containers and image volumes
